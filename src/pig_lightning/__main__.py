@@ -1,0 +1,3 @@
+from pig_lightning.cli import main
+
+main()

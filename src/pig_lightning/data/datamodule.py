@@ -1,0 +1,216 @@
+"""Lightning data modules: annotation files + a video folder -> train and evaluation batches."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader, SequentialSampler
+
+from pig_lightning.data.annotations import VideoRecord, read_jsonl
+from pig_lightning.data.datasets import (
+    EpochAwareSampler,
+    EvalVideoTextDataset,
+    TrainVideoTextDataset,
+    VideoTextCollator,
+)
+from pig_lightning.data.decoding import PyAVVideoReader
+from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
+from pig_lightning.loading import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class VideoTextDataModule(L.LightningDataModule):
+    """Videos and captions in the generic JSON-lines annotation format.
+
+    The values both model and data need (``num_frames``, ``image_size``,
+    ``max_text_length``, ``tokenizer``) are set here once; the CLI passes them on to the model.
+
+    Args:
+        video_root: folder the annotation ``video`` paths are relative to.
+        train_annotations, val_annotations, test_annotations: JSONL files (see
+            :mod:`pig_lightning.data.annotations`); a stage without a file has no loader.
+        predict_annotations: videos to embed with ``predict`` (default: the test file).
+        tokenizer: hub id or folder of the caption tokenizer (the CLIP checkpoint's).
+        num_frames: frames sampled per video (jittered for training, uniform for evaluation).
+        image_size: frames are squash-resized to ``image_size x image_size``.
+        max_text_length: captions are padded/truncated to this many tokens.
+        batch_size: training videos per batch and process (one caption each).
+        eval_batch_size: evaluation videos per batch and process (all their captions).
+        num_workers: data-loader processes per training process.
+        seed: the frame jitter and caption choice depend only on (seed, epoch, video).
+        interpolation: PyAV/FFmpeg resize filter (reference recipe: bicubic).
+    """
+
+    def __init__(
+        self,
+        video_root: str,
+        train_annotations: str | None = None,
+        val_annotations: str | None = None,
+        test_annotations: str | None = None,
+        predict_annotations: str | None = None,
+        tokenizer: str = "openai/clip-vit-base-patch32",
+        num_frames: int = 12,
+        image_size: int = 224,
+        max_text_length: int = 32,
+        batch_size: int = 32,
+        eval_batch_size: int = 16,
+        num_workers: int = 4,
+        seed: int = 42,
+        interpolation: str = "BICUBIC",
+    ):
+        super().__init__()
+        for name, value in (("num_frames", num_frames), ("image_size", image_size),
+                            ("max_text_length", max_text_length), ("batch_size", batch_size),
+                            ("eval_batch_size", eval_batch_size)):
+            if value < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {value}")
+        self.video_root = video_root
+        self.annotations = {
+            "train": train_annotations,
+            "val": val_annotations,
+            "test": test_annotations,
+            "predict": predict_annotations or test_annotations,
+        }
+        self.tokenizer_source = tokenizer
+        self.num_frames = num_frames
+        self.image_size = image_size
+        self.max_text_length = max_text_length
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.interpolation = interpolation
+        self._tokenizer = None
+        self._datasets: dict[str, object] = {}
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_source)
+        return self._tokenizer
+
+    def _records(self, split: str) -> list[VideoRecord]:
+        path = self.annotations[split]
+        if path is None:
+            raise ValueError(f"no {split} annotation file is configured (data.{split}_annotations)")
+        return read_jsonl(path)
+
+    def _reader(self) -> PyAVVideoReader:
+        return PyAVVideoReader(self.image_size, self.interpolation)
+
+    def setup(self, stage: str | None = None) -> None:
+        root = Path(self.video_root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"video folder not found: {root} (data.video_root)")
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
+        splits = wanted.get(stage, ("train", "val", "test")) if stage else ("train", "val", "test")
+        for split in splits:
+            if split in self._datasets or self.annotations[split] is None:
+                continue
+            records = self._records(split)
+            if split == "train":
+                self._datasets[split] = TrainVideoTextDataset(records, root, self._reader(), self.num_frames, self.seed)
+            else:
+                self._datasets[split] = EvalVideoTextDataset(records, root, self._reader(), self.num_frames)
+            log.info("%s: %d videos from %s", split, len(records), self.annotations[split])
+        if stage == "fit" and "train" not in self._datasets:
+            raise ValueError("fit needs data.train_annotations")
+
+    def _collator(self) -> VideoTextCollator:
+        return VideoTextCollator(self.tokenizer, self.max_text_length)
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self._trainer if hasattr(self, "_trainer") else None
+        if trainer is None:
+            return 1, 0
+        return trainer.world_size, trainer.global_rank
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self._datasets["train"]
+        world, rank = self._world()
+        if len(dataset) < self.batch_size * world:
+            raise ValueError(
+                f"the training set has {len(dataset)} videos, fewer than one global batch "
+                f"({self.batch_size} x {world} processes)"
+            )
+        sampler = EpochAwareSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=True,  # equal batches: the contrastive loss sees a constant number of negatives
+            num_workers=self.num_workers,
+            collate_fn=self._collator(),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = self._datasets[split]
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            sampler=SequentialSampler(dataset),
+            num_workers=self.num_workers,
+            collate_fn=self._collator(),
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._eval_loader("val") if "val" in self._datasets else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader("predict")
+
+
+class SyntheticVideoTextDataModule(VideoTextDataModule):
+    """The embedded synthetic set (see :mod:`pig_lightning.data.synthetic`).
+
+    The set is generated when ``root`` does not hold it yet (reused when it does), at
+    construction time: the model needs the set's tokenizer to be built.
+    """
+
+    def __init__(
+        self,
+        root: str = "data/synthetic",
+        num_train: int = 480,
+        num_val: int = 80,
+        num_test: int = 80,
+        captions_per_video: int = 4,
+        frame_size: int = 64,
+        frames_per_event: int = 12,
+        synthetic_seed: int = 0,
+        num_frames: int = 8,
+        image_size: int = 32,
+        max_text_length: int = 24,
+        batch_size: int = 32,
+        eval_batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 42,
+        interpolation: str = "BICUBIC",
+    ):
+        cfg = SyntheticConfig(
+            num_train=num_train, num_val=num_val, num_test=num_test, captions_per_video=captions_per_video,
+            frame_size=frame_size, frames_per_event=frames_per_event, seed=synthetic_seed,
+        )
+        make_synthetic(root, cfg)
+        root_path = Path(root)
+        super().__init__(
+            video_root=str(root_path),
+            train_annotations=str(root_path / "train.jsonl") if num_train else None,
+            val_annotations=str(root_path / "val.jsonl") if num_val else None,
+            test_annotations=str(root_path / "test.jsonl") if num_test else None,
+            tokenizer=str(root_path / "tokenizer"),
+            num_frames=num_frames,
+            image_size=image_size,
+            max_text_length=max_text_length,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            seed=seed,
+            interpolation=interpolation,
+        )

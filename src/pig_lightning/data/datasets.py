@@ -1,0 +1,135 @@
+"""Torch datasets over annotation records: one item per video.
+
+Training items carry one caption chosen per (seed, epoch, video) and jittered frame
+indices; evaluation items carry uniformly sampled frames and *all* captions of the video,
+so every video is decoded once per evaluation however many captions it has. Randomness
+depends only on ``(seed, epoch, index)``: results do not change with the number of
+data-loader workers or processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, DistributedSampler
+
+from pig_lightning.data.annotations import VideoRecord
+from pig_lightning.data.decoding import PyAVVideoReader
+from pig_lightning.data.sampling import jittered_indices, uniform_indices
+from pig_lightning.data.transforms import to_clip_tensor
+
+
+def resolve_video_path(video_root: Path, record: VideoRecord) -> Path:
+    path = Path(record.video)
+    return path if path.is_absolute() else video_root / path
+
+
+class TrainVideoTextDataset(Dataset):
+    """Item ``(index, epoch)`` -> frames (jittered sampling) and one random caption."""
+
+    def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: PyAVVideoReader,
+                 num_frames: int, seed: int = 0):
+        self.records = list(records)
+        self.video_root = Path(video_root)
+        self.reader = reader
+        self.num_frames = num_frames
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        record = self.records[index]
+        rng = np.random.default_rng([self.seed, epoch, index])
+        caption = record.captions[int(rng.integers(len(record.captions)))]
+        frames, _ = self.reader.read(
+            resolve_video_path(self.video_root, record), lambda n: jittered_indices(n, self.num_frames, rng)
+        )
+        return {"frames": to_clip_tensor(frames), "captions": [caption], "video_index": index}
+
+
+class EvalVideoTextDataset(Dataset):
+    """Item ``index`` -> frames (uniform sampling) and every caption of the video.
+
+    ``text_offsets[i]`` is the global index of video i's first caption, so texts are
+    numbered in annotation order (video 0's captions first).
+    """
+
+    def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: PyAVVideoReader,
+                 num_frames: int):
+        self.records = list(records)
+        self.video_root = Path(video_root)
+        self.reader = reader
+        self.num_frames = num_frames
+        counts = [len(r.captions) for r in self.records]
+        self.text_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.num_texts = int(sum(counts))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def text_video_index(self) -> torch.Tensor:
+        """``[num_texts]``: the video index of every caption, in global text order."""
+        return torch.cat([torch.full((len(r.captions),), i, dtype=torch.long) for i, r in enumerate(self.records)])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        frames, _ = self.reader.read(
+            resolve_video_path(self.video_root, record), lambda n: uniform_indices(n, self.num_frames)
+        )
+        return {
+            "frames": to_clip_tensor(frames),
+            "captions": list(record.captions),
+            "video_index": index,
+            "text_offset": int(self.text_offsets[index]),
+        }
+
+
+class EpochAwareSampler(DistributedSampler):
+    """A ``DistributedSampler`` whose items are ``(index, epoch)``.
+
+    The Trainer calls ``set_epoch`` on it before every epoch (and, being a
+    ``DistributedSampler``, does not replace it under DDP), so datasets can derive their
+    per-epoch randomness from the pair without any state shared with workers.
+    """
+
+    def __iter__(self):
+        return ((int(i), self.epoch) for i in super().__iter__())
+
+
+class VideoTextCollator:
+    """Stack frames and tokenise all captions of a batch in one tokenizer call.
+
+    Output: ``frames [B, T, 3, H, W]``, ``video_index [B]``, ``input_ids``/``attention_mask``
+    ``[M, L]``, ``text_video [M]`` (position in the batch of each caption's video) and, for
+    evaluation items, ``text_index [M]`` (global caption index).
+    """
+
+    def __init__(self, tokenizer, max_text_length: int):
+        self.tokenizer = tokenizer
+        self.max_text_length = max_text_length
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        captions = [c for item in items for c in item["captions"]]
+        tokens = self.tokenizer(
+            captions, padding="max_length", truncation=True, max_length=self.max_text_length, return_tensors="pt"
+        )
+        batch = {
+            "frames": torch.stack([item["frames"] for item in items]),
+            "video_index": torch.tensor([item["video_index"] for item in items], dtype=torch.long),
+            "input_ids": tokens["input_ids"],
+            "attention_mask": tokens["attention_mask"],
+            "text_video": torch.tensor(
+                [b for b, item in enumerate(items) for _ in item["captions"]], dtype=torch.long
+            ),
+        }
+        if "text_offset" in items[0]:
+            batch["text_index"] = torch.tensor(
+                [item["text_offset"] + k for item in items for k in range(len(item["captions"]))], dtype=torch.long
+            )
+        return batch

@@ -1,0 +1,39 @@
+"""Frame index sampling, in our own code so results never depend on the decoding backend.
+
+All functions return a sorted ``int64`` numpy array of ``num_frames`` indices in
+``[0, num_available - 1]``; indices repeat when the clip has fewer frames than requested
+(repeat-padding), so every clip yields exactly ``num_frames`` frames.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check(num_available: int, num_frames: int) -> None:
+    if num_available < 1:
+        raise ValueError(f"cannot sample from a clip with {num_available} frames")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+
+
+def uniform_indices(num_available: int, num_frames: int) -> np.ndarray:
+    """Evaluation sampling: ``linspace(0, n - 1, num_frames)`` rounded (METHOD.md §7)."""
+    _check(num_available, num_frames)
+    return np.round(np.linspace(0, num_available - 1, num_frames)).astype(np.int64)
+
+
+def jittered_indices(num_available: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """Training sampling of the reference recipe (METHOD.md §7).
+
+    ``linspace(start, end, num_frames)`` with ``start ~ U[0, interval]``,
+    ``end ~ U[n - 1 - interval, n - 1]`` and ``interval = n // (num_frames - 1)``.
+    """
+    _check(num_available, num_frames)
+    n = num_available
+    if num_frames == 1:
+        return np.array([rng.integers(0, n)], dtype=np.int64)
+    interval = n // (num_frames - 1)
+    start = rng.integers(0, interval + 1) if interval > 0 else 0
+    end = rng.integers(max(n - 1 - interval, start), n) if interval > 0 else n - 1
+    return np.round(np.linspace(start, end, num_frames)).astype(np.int64)

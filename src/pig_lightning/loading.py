@@ -1,0 +1,115 @@
+"""Load HF CLIP models and tokenizers from a hub id, a local folder or a config.
+
+Model weights and tokenizers are never fetched implicitly in tests or CI
+(``HF_HUB_OFFLINE=1``); when something is not found, the error says what was looked for
+and how to provide it. transformers 5 can silently return a 2-token tokenizer for an
+unreachable id or an empty folder, so the tokenizer size is checked after loading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoTokenizer, CLIPConfig, CLIPModel
+
+MIN_TOKENIZER_SIZE = 16
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
+
+
+class ModelSourceError(OSError):
+    """A model or tokenizer could not be found or is unusable."""
+
+
+def _how_to_provide(kind: str, source: str) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    where = "the Hugging Face cache (HF_HUB_OFFLINE=1 is set)" if offline else "the Hugging Face hub or cache"
+    return (
+        f"could not load the {kind} {source!r}: it is not a local folder and was not found in {where}. "
+        f"Provide a local folder written by `save_pretrained` (on a machine with network: "
+        f"`hf download {source} --local-dir <folder>`), pre-fill the HF cache, "
+        + ("or build a randomly initialised CLIP from a config (`config:`)." if kind == "CLIP model" else
+           "or point `tokenizer` at a folder holding vocab.json and merges.txt.")
+    )
+
+
+def load_tokenizer(source: str):
+    """A tokenizer from a hub id or a local folder; checks that it is a real vocabulary."""
+    path = Path(source).expanduser()
+    local = path.exists() or source.startswith((".", "/", "~"))
+    if local and not path.is_dir():
+        raise ModelSourceError(f"tokenizer folder not found: {path}")
+    if local and not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelSourceError(
+            f"the folder {path} holds no tokenizer: expected one of {', '.join(TOKENIZER_FILES)} "
+            "(a folder written by `save_pretrained`)"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path) if local else source)
+    except (OSError, ValueError) as exc:
+        if local:
+            raise ModelSourceError(f"could not load a tokenizer from the folder {path}: {exc}") from exc
+        raise ModelSourceError(_how_to_provide("tokenizer", source)) from exc
+    if len(tokenizer) < MIN_TOKENIZER_SIZE:
+        if local:
+            raise ModelSourceError(
+                f"the tokenizer folder {path} yielded only {len(tokenizer)} tokens: it lacks vocab.json/merges.txt "
+                "or tokenizer.json"
+            )
+        raise ModelSourceError(_how_to_provide("tokenizer", source) + f" (got a {len(tokenizer)}-token stub)")
+    if tokenizer.eos_token_id is None:
+        raise ModelSourceError(f"the tokenizer {source!r} has no end-of-text token, which CLIP pools at")
+    return tokenizer
+
+
+def clip_config_from(config: str | dict[str, Any], tokenizer=None) -> CLIPConfig:
+    """A ``CLIPConfig`` from a JSON file (``CLIPConfig.to_json_file``) or a dict of its fields.
+
+    With a tokenizer, the text vocabulary and special-token ids follow it, so a randomly
+    initialised model pools at the tokenizer's end-of-text token.
+    """
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        if not path.is_file():
+            raise ModelSourceError(f"CLIP config file not found: {path}")
+        try:
+            fields = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelSourceError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    else:
+        fields = json.loads(json.dumps(config))  # deep copy of plain data
+    text = dict(fields.pop("text_config", {}) or {})
+    vision = dict(fields.pop("vision_config", {}) or {})
+    if tokenizer is not None:
+        text["vocab_size"] = len(tokenizer)
+        text["eos_token_id"] = tokenizer.eos_token_id
+        text["bos_token_id"] = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        text["pad_token_id"] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return CLIPConfig(text_config=text, vision_config=vision, **fields)
+
+
+def load_clip_model(pretrained: str | None = None, config: str | dict[str, Any] | None = None,
+                    tokenizer=None) -> CLIPModel:
+    """Exactly one of ``pretrained`` (hub id or ``save_pretrained`` folder) or ``config``."""
+    if (pretrained is None) == (config is None):
+        raise ValueError("give exactly one of `pretrained` (hub id or local folder) or `config` (random weights)")
+    if config is not None:
+        return CLIPModel(clip_config_from(config, tokenizer))
+    path = Path(pretrained).expanduser()
+    local = path.exists() or pretrained.startswith((".", "/", "~"))
+    if local and not path.is_dir():
+        raise ModelSourceError(f"CLIP model folder not found: {path}")
+    try:
+        model = CLIPModel.from_pretrained(str(path) if local else pretrained)
+    except OSError as exc:
+        if local:
+            raise ModelSourceError(f"could not load a CLIP model from the folder {path}: {exc}") from exc
+        raise ModelSourceError(_how_to_provide("CLIP model", pretrained)) from exc
+    if tokenizer is not None and len(tokenizer) > model.config.text_config.vocab_size:
+        raise ModelSourceError(
+            f"the tokenizer has {len(tokenizer)} tokens but the CLIP model {pretrained!r} embeds only "
+            f"{model.config.text_config.vocab_size}: they do not belong together"
+        )
+    return model

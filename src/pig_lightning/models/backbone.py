@@ -1,0 +1,86 @@
+"""HF CLIP backbones.
+
+:class:`FrameCLIPBackbone` is the CLIP4Clip shape: every frame goes through the unchanged
+CLIP image tower on its own. Its outputs are *projected* (``visual_projection`` /
+``text_projection``) but not normalised; towers decide how to pool and normalise.
+
+Every backbone takes ``tokenizer``, ``image_size`` and ``max_text_length``: the CLI links
+them from the data module, so model and data cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from pig_lightning.loading import load_clip_model, load_tokenizer
+
+
+class FrameCLIPBackbone(nn.Module):
+    """CLIP image tower applied per frame, and the CLIP text tower.
+
+    Args:
+        pretrained: hub id (``openai/clip-vit-base-patch32``) or a ``save_pretrained`` folder.
+        config: instead of ``pretrained``, a ``CLIPConfig`` JSON file or dict: random weights.
+        tokenizer: tokenizer hub id or folder (linked from the data module).
+        image_size: frame side in pixels (linked); must equal the vision config's.
+        max_text_length: caption length in tokens (linked); at most the text positions.
+        logit_scale_init: re-initialise CLIP's ``logit_scale`` to this value (log scale;
+            4.6052 = ln 100, the reference recipe); ``None`` keeps the loaded value.
+    """
+
+    def __init__(
+        self,
+        pretrained: str | None = None,
+        config: str | dict[str, Any] | None = None,
+        tokenizer: str = "openai/clip-vit-base-patch32",
+        image_size: int = 224,
+        max_text_length: int = 32,
+        logit_scale_init: float | None = math.log(100.0),
+    ):
+        super().__init__()
+        tok = load_tokenizer(tokenizer)
+        self.clip = load_clip_model(pretrained=pretrained, config=config, tokenizer=tok)
+        vision_size = self.clip.config.vision_config.image_size
+        if image_size != vision_size:
+            raise ValueError(
+                f"the data's image_size ({image_size}) differs from the CLIP vision config's image_size "
+                f"({vision_size}); set data.image_size to {vision_size}"
+            )
+        positions = self.clip.config.text_config.max_position_embeddings
+        if max_text_length > positions:
+            raise ValueError(
+                f"max_text_length ({max_text_length}) exceeds the CLIP text tower's {positions} positions"
+            )
+        if logit_scale_init is not None:
+            with torch.no_grad():
+                self.clip.logit_scale.fill_(logit_scale_init)
+        self.image_size = image_size
+        self.max_text_length = max_text_length
+
+    @property
+    def embed_dim(self) -> int:
+        return self.clip.config.projection_dim
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        """CLIP's learnable temperature, on a log scale."""
+        return self.clip.logit_scale
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """``[B, T, 3, H, W]`` -> projected frame embeddings ``[B, T, D]``."""
+        if frames.ndim != 5:
+            raise ValueError(f"expected frames [B, T, 3, H, W], got shape {tuple(frames.shape)}")
+        b = frames.shape[0]
+        pixels = rearrange(frames, "b t c h w -> (b t) c h w")
+        pooled = self.clip.vision_model(pixel_values=pixels).pooler_output
+        return rearrange(self.clip.visual_projection(pooled), "(b t) d -> b t d", b=b)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token ids ``[M, L]`` -> projected text embeddings ``[M, D]`` (EOT token)."""
+        pooled = self.clip.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        return self.clip.text_projection(pooled)

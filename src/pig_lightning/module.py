@@ -1,0 +1,171 @@
+"""The LightningModule: training step, evaluation loop and optimiser for any tower."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from transformers import get_cosine_schedule_with_warmup
+
+from pig_lightning.evaluation import retrieval_metrics
+from pig_lightning.losses import symmetric_infonce
+from pig_lightning.models.towers import Tower
+
+
+class RetrievalModule(L.LightningModule):
+    """Text-video retrieval with an injected :class:`~pig_lightning.models.towers.Tower`.
+
+    Args:
+        tower: the method (``class_path`` / ``init_args`` in the config).
+        lr: peak learning rate (AdamW), reached after the linear warm-up.
+        weight_decay: AdamW weight decay for every parameter not matched by ``no_decay``.
+        betas, eps: AdamW settings (reference recipe: (0.9, 0.98), 1e-6).
+        warmup_ratio: fraction of all optimiser steps spent in linear warm-up, then cosine decay to 0.
+        no_decay: parameter-name substrings excluded from weight decay.
+        max_logit_scale: ``logit_scale`` (log scale) is clamped to ``[0, max_logit_scale]`` after each step.
+        loss_reduction: ``"sum"`` of the two InfoNCE directions (reference) or their ``"mean"``.
+        v2t_protocol: video->text ranking with several captions per video, see
+            :func:`pig_lightning.evaluation.video_to_text_ranks`.
+    """
+
+    def __init__(
+        self,
+        tower: Tower,
+        lr: float = 1e-4,
+        weight_decay: float = 0.2,
+        betas: tuple[float, float] = (0.9, 0.98),
+        eps: float = 1e-6,
+        warmup_ratio: float = 0.01,
+        no_decay: Sequence[str] = ("bias", "logit_scale"),
+        max_logit_scale: float = math.log(200.0),
+        loss_reduction: Literal["sum", "mean"] = "sum",
+        v2t_protocol: Literal["group", "caption"] = "group",
+    ):
+        super().__init__()
+        if not 0 <= warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {warmup_ratio}")
+        self.save_hyperparameters()
+        self.tower = tower
+        self._eval: dict[str, list[torch.Tensor]] = {}
+
+    # ----- the tower contract -------------------------------------------------------------
+    def encode_videos(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.tower.encode_videos(frames)
+
+    def encode_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.tower.encode_texts(input_ids, attention_mask)
+
+    def score(self, text_emb: torch.Tensor, video_emb: torch.Tensor) -> torch.Tensor:
+        return self.tower.score(text_emb, video_emb)
+
+    # ----- training ---------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        video_emb = self.encode_videos(batch["frames"])
+        text_emb = self.encode_texts(batch["input_ids"], batch["attention_mask"])
+        loss = symmetric_infonce(text_emb, video_emb, self.tower.logit_scale, self.hparams.loss_reduction)
+        batch_size = batch["frames"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log("train/logit_scale", self.tower.logit_scale.detach().exp(), batch_size=batch_size)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        with torch.no_grad():
+            self.tower.logit_scale.clamp_(0.0, self.hparams.max_logit_scale)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        decay, no_decay = [], []
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            (no_decay if any(p in name for p in self.hparams.no_decay) else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": self.hparams.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=self.hparams.lr,
+            betas=tuple(self.hparams.betas),
+            eps=self.hparams.eps,
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = math.ceil(self.hparams.warmup_ratio * total)
+        scheduler = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=warmup, num_training_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ----- evaluation: videos and texts embedded once, gathered with their indices ------------
+    def _eval_start(self) -> None:
+        self._eval = {"video_index": [], "video_emb": [], "text_index": [], "text_video": [], "text_emb": []}
+
+    def _eval_step(self, batch: dict[str, torch.Tensor]) -> None:
+        video_emb = self.encode_videos(batch["frames"])
+        text_emb = self.encode_texts(batch["input_ids"], batch["attention_mask"])
+        self._eval["video_index"].append(batch["video_index"].cpu())
+        self._eval["video_emb"].append(video_emb.float().cpu())
+        self._eval["text_index"].append(batch["text_index"].cpu())
+        self._eval["text_video"].append(batch["video_index"][batch["text_video"]].cpu())
+        self._eval["text_emb"].append(text_emb.float().cpu())
+
+    def _gathered(self) -> dict[str, torch.Tensor]:
+        local = {k: torch.cat(v) for k, v in self._eval.items()}
+        self._eval = {}
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            parts: list[dict[str, torch.Tensor]] = [None] * dist.get_world_size()  # type: ignore[list-item]
+            dist.all_gather_object(parts, local)
+            local = {k: torch.cat([p[k] for p in parts]) for k in local}
+        return local
+
+    def compute_eval_metrics(self) -> dict[str, float]:
+        """Metrics over everything seen since the evaluation epoch started (all ranks)."""
+        data = self._gathered()
+        # Distributed samplers pad with duplicates: keep the first copy of every index, in order.
+        video_index, first = _unique_first(data["video_index"])
+        videos = data["video_emb"][first]
+        text_index, first_t = _unique_first(data["text_index"])
+        texts = data["text_emb"][first_t]
+        text_video = torch.searchsorted(video_index, data["text_video"][first_t])
+        sim = self.score(texts.to(self.device), videos.to(self.device)).float()
+        metrics = retrieval_metrics(sim, text_video.to(self.device), self.hparams.v2t_protocol)
+        metrics["num_videos"] = float(len(video_index))
+        metrics["num_texts"] = float(len(text_index))
+        return metrics
+
+    def _eval_end(self, stage: str) -> None:
+        metrics = self.compute_eval_metrics()
+        # Every rank holds the same gathered metrics: no further reduction is needed.
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=False)
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_start()
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_start()
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Video embeddings with their dataset indices (the offline half of retrieval)."""
+        return {"video_index": batch["video_index"], "video_emb": self.encode_videos(batch["frames"])}
+
+
+def _unique_first(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted unique values of ``index`` and, for each, the position of its first occurrence."""
+    values, inverse = torch.unique(index, sorted=True, return_inverse=True)
+    positions = torch.arange(len(index))
+    first = torch.full((len(values),), len(index), dtype=torch.long).scatter_reduce(
+        0, inverse, positions, reduce="amin"
+    )
+    return values, first
