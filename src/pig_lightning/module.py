@@ -48,7 +48,9 @@ class RetrievalModule(L.LightningModule):
         super().__init__()
         if not 0 <= warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {warmup_ratio}")
-        self.save_hyperparameters()
+        # Built by the CLI, the tower's class_path/init_args are recorded, so
+        # `load_from_checkpoint` can rebuild it; a tower object built in Python cannot be.
+        self.save_hyperparameters(ignore=[] if _built_from_config() else ["tower"])
         self.tower = tower
         self._eval: dict[str, list[torch.Tensor]] = {}
 
@@ -159,6 +161,14 @@ class RetrievalModule(L.LightningModule):
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         """Video embeddings with their dataset indices (the offline half of retrieval)."""
         return {"video_index": batch["video_index"], "video_emb": self.encode_videos(batch["frames"])}
+
+
+def _built_from_config() -> bool:
+    try:
+        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+    except ImportError:  # private in Lightning; without it, never record the module object
+        return False
+    return _given_hyperparameters.get() is not None
 
 
 def _unique_first(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

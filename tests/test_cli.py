@@ -1,0 +1,155 @@
+"""The command line end to end: real Trainer runs on the tiny synthetic set."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from pig_lightning.cli import run_cli
+from pig_lightning.module import RetrievalModule
+
+from .conftest import SMALL_SYNTHETIC, TINY_CLIP
+
+
+def write_config(tmp_path: Path, synthetic_root: str, **trainer) -> Path:
+    config = {
+        "seed_everything": 1,
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "max_steps": 4,
+            "val_check_interval": 2,
+            "check_val_every_n_epoch": None,
+            "num_sanity_val_steps": 0,
+            "log_every_n_steps": 1,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                "init_args": {"save_dir": str(tmp_path / "runs"), "name": "t", "default_hp_metric": False},
+            },
+            **trainer,
+        },
+        "model": {
+            "lr": 1e-3,
+            "tower": {
+                "class_path": "pig_lightning.models.MeanPoolingTower",
+                "init_args": {
+                    "backbone": {"class_path": "pig_lightning.models.FrameCLIPBackbone",
+                                 "init_args": {"config": TINY_CLIP}}
+                },
+            },
+        },
+        "data": {
+            "class_path": "pig_lightning.data.SyntheticVideoTextDataModule",
+            "init_args": {
+                "root": synthetic_root,
+                "synthetic_seed": SMALL_SYNTHETIC.seed,
+                **{k: getattr(SMALL_SYNTHETIC, k) for k in ("num_train", "num_val", "num_test",
+                                                            "captions_per_video", "frame_size", "frames_per_event")},
+                "num_frames": 4,
+                "image_size": 32,
+                "max_text_length": 20,
+                "batch_size": 8,
+                "eval_batch_size": 5,
+                "num_workers": 0,
+            },
+        },
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_fit_writes_checkpoints_tensorboard_events_and_the_resolved_config(tmp_path, synthetic_root):
+    config = write_config(tmp_path, synthetic_root)
+    cli = run_cli(["fit", "--config", str(config)])
+    run_dir = tmp_path / "runs" / "t" / "version_0"
+    ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert "last.ckpt" in ckpts and any(n.startswith("best-epoch") for n in ckpts)
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["model"]["lr"] == 1e-3 and saved["data"]["init_args"]["num_frames"] == 4
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    for tag in ("train/loss", "train/logit_scale", "val/t2v/R@1", "val/v2t/MdR", "lr-AdamW/pg1"):
+        assert tag in tags, tag
+    assert "hp_metric" not in tags
+
+    # the linked values reached the model and are in its saved hyper-parameters
+    backbone_args = cli.model.hparams["tower"]["init_args"]["backbone"]["init_args"]
+    assert backbone_args["image_size"] == 32 and backbone_args["max_text_length"] == 20
+    assert backbone_args["tokenizer"] == str(Path(synthetic_root) / "tokenizer")
+    assert cli.model.hparams["tower"]["init_args"]["num_frames"] == 4
+
+    # the checkpoint rebuilds the module on its own, and test runs from it
+    model = RetrievalModule.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    for (name, a), (_, b) in zip(model.state_dict().items(), cli.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    test_cli = run_cli(["test", "--config", str(config), "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt")])
+    metrics = test_cli.trainer.callback_metrics
+    assert metrics["test/num_videos"] == 10 and metrics["test/num_texts"] == 30
+    assert 0 <= metrics["test/t2v/R@1"] <= 100 and metrics["test/t2v/MdR"] >= 1
+
+
+def test_print_config_round_trips(tmp_path, synthetic_root, capsys):
+    config = write_config(tmp_path, synthetic_root)
+    with pytest.raises(SystemExit) as info:
+        run_cli(["fit", "--config", str(config), "--print_config"])
+    assert info.value.code in (0, None)
+    printed = capsys.readouterr().out
+    (tmp_path / "printed.yaml").write_text(printed)
+    with pytest.raises(SystemExit):
+        run_cli(["fit", "--config", str(tmp_path / "printed.yaml"), "--print_config"])
+    assert capsys.readouterr().out == printed
+    assert yaml.safe_load(printed)["data"]["init_args"]["num_frames"] == 4
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "pig_lightning", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "extra, edit, expected",
+    [
+        (["--model.lr_typo", "0.1"], None, "lr_typo"),
+        ([], lambda c: c["model"].update(lrr=0.1), "lrr"),
+        ([], lambda c: c["data"]["init_args"].update(num_frames="many"), "num_frames"),
+    ],
+)
+def test_bad_config_keys_are_named(tmp_path, synthetic_root, extra, edit, expected):
+    config = write_config(tmp_path, synthetic_root)
+    if edit:
+        data = yaml.safe_load(config.read_text())
+        edit(data)
+        config.write_text(yaml.safe_dump(data))
+    result = _cli("fit", "--config", str(config), *extra, cwd=tmp_path)
+    assert result.returncode != 0
+    assert expected in result.stderr
+
+
+def test_make_synthetic_subcommand(tmp_path):
+    result = _cli("make-synthetic", str(tmp_path / "s"), "--num_train", "2", "--num_val", "1", "--num_test", "1",
+                  "--frame_size", "32", "--frames_per_event", "2", "--workers", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "s" / "manifest.json").is_file()
+
+
+def test_bf16_mixed_precision_trains(tmp_path, synthetic_root):
+    config = write_config(tmp_path, synthetic_root, precision="bf16-mixed", max_steps=2, val_check_interval=None,
+                          limit_val_batches=0)
+    cli = run_cli(["fit", "--config", str(config), "--checkpoint.monitor", "null"])
+    loss = cli.trainer.callback_metrics["train/loss"]
+    assert torch.isfinite(loss) and loss.dtype == torch.float32
+    # weights stay fp32 under mixed precision
+    assert all(p.dtype == torch.float32 for p in cli.model.parameters())

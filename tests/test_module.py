@@ -1,0 +1,81 @@
+import math
+
+import lightning as L
+import pytest
+import torch
+
+from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower
+from pig_lightning.module import RetrievalModule, _unique_first
+
+from .conftest import TINY_CLIP
+
+
+@pytest.fixture()
+def module(tokenizer_dir):
+    backbone = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=tokenizer_dir, image_size=32, max_text_length=16)
+    return RetrievalModule(MeanPoolingTower(backbone, num_frames=2), lr=1e-3, weight_decay=0.2, warmup_ratio=0.1)
+
+
+def test_weight_decay_groups(module):
+    trainer = L.Trainer(max_steps=100, accelerator="cpu", logger=False, enable_checkpointing=False)
+    module.trainer = trainer
+    config = module.configure_optimizers()
+    decay, no_decay = config["optimizer"].param_groups
+    names = {id(p): n for n, p in module.named_parameters()}
+    decay_names = {names[id(p)] for p in decay["params"]}
+    no_decay_names = {names[id(p)] for p in no_decay["params"]}
+    assert decay["weight_decay"] == 0.2 and no_decay["weight_decay"] == 0.0
+    assert all(n.endswith("bias") or n.endswith("logit_scale") for n in no_decay_names)
+    assert "tower.backbone.clip.logit_scale" in no_decay_names
+    assert "tower.backbone.clip.visual_projection.weight" in decay_names
+    assert len(decay_names) + len(no_decay_names) == len(names)
+    # linear warm-up over 10 % of the steps, then cosine to zero
+    scheduler = config["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(scheduler.get_last_lr()[0])
+        config["optimizer"].step()
+        scheduler.step()
+    assert lrs[0] == 0 and lrs[10] == pytest.approx(1e-3) and lrs[55] == pytest.approx(0.5e-3, rel=0.05)
+    assert lrs[-1] < 1e-5
+
+
+def test_logit_scale_is_clamped_after_each_step(module):
+    with torch.no_grad():
+        module.tower.logit_scale.fill_(9.0)
+    module.on_train_batch_end(None, None, 0)
+    assert module.tower.logit_scale.item() == pytest.approx(math.log(200.0))
+
+
+def test_unique_first_drops_padding_duplicates_and_sorts():
+    index = torch.tensor([4, 1, 3, 0, 2, 4, 1])  # sampler padding repeats 4 and 1
+    values, first = _unique_first(index)
+    assert values.tolist() == [0, 1, 2, 3, 4] and first.tolist() == [3, 1, 4, 2, 0]
+
+
+def test_evaluation_is_independent_of_batch_order_and_padding(module):
+    torch.manual_seed(0)
+    frames = torch.randn(5, 2, 3, 32, 32)
+    ids = torch.randint(2, 200, (7, 16))
+    ids[:, -1] = 1  # end-of-text
+    mask = torch.ones_like(ids)
+    text_video = torch.tensor([0, 0, 1, 2, 3, 4, 4])
+    module.eval()
+
+    def run(order):
+        module._eval_start()
+        for vids in order:
+            vids = torch.tensor(vids)
+            texts = torch.cat([(text_video == v).nonzero().flatten() for v in vids])
+            local = torch.searchsorted(vids.sort().values, text_video[texts])
+            perm = vids.argsort()
+            batch = {"frames": frames[vids[perm]], "video_index": vids[perm], "input_ids": ids[texts],
+                     "attention_mask": mask[texts], "text_index": texts, "text_video": local}
+            with torch.no_grad():
+                module._eval_step(batch)
+        return module.compute_eval_metrics()
+
+    in_order = run([[0, 1], [2, 3], [4]])
+    shuffled_padded = run([[3, 4], [0, 2], [1, 3]])  # 3 appears twice, like sampler padding
+    assert in_order == shuffled_padded
+    assert in_order["num_videos"] == 5 and in_order["num_texts"] == 7
