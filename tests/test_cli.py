@@ -80,7 +80,7 @@ def test_fit_writes_checkpoints_tensorboard_events_and_the_resolved_config(tmp_p
     events = EventAccumulator(str(run_dir))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    for tag in ("train/loss", "train/logit_scale", "val/t2v/R@1", "val/v2t/MdR", "lr-AdamW/pg1"):
+    for tag in ("train/loss", "train/logit_scale", "val/t2v/R@1", "val/v2t/MdR", "lr-AdamW/decay_x1"):
         assert tag in tags, tag
     assert "hp_metric" not in tags
 

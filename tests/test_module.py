@@ -20,7 +20,9 @@ def test_weight_decay_groups(module):
     trainer = L.Trainer(max_steps=100, accelerator="cpu", logger=False, enable_checkpointing=False)
     module.trainer = trainer
     config = module.configure_optimizers()
-    decay, no_decay = config["optimizer"].param_groups
+    groups = {g["name"]: g for g in config["optimizer"].param_groups}
+    assert set(groups) == {"decay_x1", "no_decay_x1"}
+    decay, no_decay = groups["decay_x1"], groups["no_decay_x1"]
     names = {id(p): n for n, p in module.named_parameters()}
     decay_names = {names[id(p)] for p in decay["params"]}
     no_decay_names = {names[id(p)] for p in no_decay["params"]}
@@ -38,6 +40,22 @@ def test_weight_decay_groups(module):
         scheduler.step()
     assert lrs[0] == 0 and lrs[10] == pytest.approx(1e-3) and lrs[55] == pytest.approx(0.5e-3, rel=0.05)
     assert lrs[-1] < 1e-5
+
+
+def test_learning_rate_multipliers_by_longest_prefix(tokenizer_dir):
+    backbone = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=tokenizer_dir, image_size=32, max_text_length=16)
+    module = RetrievalModule(MeanPoolingTower(backbone, num_frames=2), lr=1e-3,
+                             lr_multipliers={"tower.backbone.clip": 0.1, "tower.backbone.clip.text_model": 2.0})
+    groups = {g["name"]: g for g in module.parameter_groups()}
+    assert set(groups) == {"decay_x0.1", "no_decay_x0.1", "decay_x2", "no_decay_x2"}
+    assert groups["decay_x2"]["lr"] == pytest.approx(2e-3) and groups["decay_x0.1"]["lr"] == pytest.approx(1e-4)
+    assert all(n.startswith("tower.backbone.clip.text_model.") for n in groups["decay_x2"]["names"])
+    assert "tower.backbone.clip.vision_model.embeddings.patch_embedding.weight" in groups["decay_x0.1"]["names"]
+    total = sum(len(g["params"]) for g in groups.values())
+    assert total == len(list(module.parameters()))
+    bad = RetrievalModule(MeanPoolingTower(backbone, num_frames=2), lr_multipliers={"tower.generator": 10})
+    with pytest.raises(ValueError, match="tower.generator"):
+        bad.parameter_groups()
 
 
 def test_logit_scale_is_clamped_after_each_step(module):

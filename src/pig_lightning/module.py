@@ -26,6 +26,9 @@ class RetrievalModule(L.LightningModule):
         betas, eps: AdamW settings (reference recipe: (0.9, 0.98), 1e-6).
         warmup_ratio: fraction of all optimiser steps spent in linear warm-up, then cosine decay to 0.
         no_decay: parameter-name substrings excluded from weight decay.
+        lr_multipliers: parameter-name prefix -> factor on ``lr``, e.g.
+            ``{"tower.generator": 10, "tower.fusion": 10}`` for the new modules; the longest
+            matching prefix wins, unmatched parameters use ``lr`` (reference: all at ``lr``).
         max_logit_scale: ``logit_scale`` (log scale) is clamped to ``[0, max_logit_scale]`` after each step.
         loss_reduction: ``"sum"`` of the two InfoNCE directions (reference) or their ``"mean"``.
         v2t_protocol: video->text ranking with several captions per video, see
@@ -41,6 +44,7 @@ class RetrievalModule(L.LightningModule):
         eps: float = 1e-6,
         warmup_ratio: float = 0.01,
         no_decay: Sequence[str] = ("bias", "logit_scale"),
+        lr_multipliers: dict[str, float] | None = None,
         max_logit_scale: float = math.log(200.0),
         loss_reduction: Literal["sum", "mean"] = "sum",
         v2t_protocol: Literal["group", "caption"] = "group",
@@ -66,11 +70,16 @@ class RetrievalModule(L.LightningModule):
 
     # ----- training ---------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        video_emb = self.encode_videos(batch["frames"])
-        text_emb = self.encode_texts(batch["input_ids"], batch["attention_mask"])
-        loss = symmetric_infonce(text_emb, video_emb, self.tower.logit_scale, self.hparams.loss_reduction)
+        out = self.tower.training_outputs(batch["frames"], batch["input_ids"], batch["attention_mask"])
+        contrastive = symmetric_infonce(out.text_emb, out.video_emb, self.tower.logit_scale,
+                                        self.hparams.loss_reduction, score=self.tower.score)
+        loss = contrastive + sum(out.losses.values(), torch.zeros((), device=contrastive.device))
         batch_size = batch["frames"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        if out.losses:  # each term on its own, so their balance can be watched
+            self.log("train/loss_contrastive", contrastive, batch_size=batch_size)
+            for name, value in out.losses.items():
+                self.log(f"train/loss_{name}", value, batch_size=batch_size)
         self.log("train/logit_scale", self.tower.logit_scale.detach().exp(), batch_size=batch_size)
         return loss
 
@@ -78,17 +87,32 @@ class RetrievalModule(L.LightningModule):
         with torch.no_grad():
             self.tower.logit_scale.clamp_(0.0, self.hparams.max_logit_scale)
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        decay, no_decay = [], []
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """AdamW groups: (weight decay or not) x (learning-rate multiplier), each named."""
+        multipliers = dict(self.hparams.lr_multipliers or {})
+        names = {name for name, _ in self.named_parameters()}
+        for prefix in multipliers:
+            if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+                raise ValueError(f"model.lr_multipliers: no parameter name starts with {prefix!r}")
+        groups: dict[tuple[bool, float], dict[str, Any]] = {}
         for name, param in self.named_parameters():
             if not param.requires_grad:
                 continue
-            (no_decay if any(p in name for p in self.hparams.no_decay) else decay).append(param)
+            decays = not any(p in name for p in self.hparams.no_decay)
+            matching = [p for p in multipliers if name == p or name.startswith(p + ".")]
+            factor = float(multipliers[max(matching, key=len)]) if matching else 1.0
+            group = groups.setdefault((decays, factor), {
+                "params": [], "names": [], "lr": self.hparams.lr * factor,
+                "weight_decay": self.hparams.weight_decay if decays else 0.0,
+                "name": f"{'decay' if decays else 'no_decay'}_x{factor:g}",
+            })
+            group["params"].append(param)
+            group["names"].append(name)
+        return list(groups.values())
+
+    def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.hparams.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
+            self.parameter_groups(),
             lr=self.hparams.lr,
             betas=tuple(self.hparams.betas),
             eps=self.hparams.eps,

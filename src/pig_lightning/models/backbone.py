@@ -1,5 +1,6 @@
 """HF CLIP backbones.
 
+:class:`CLIPBackbone` loads and checks the CLIP model and encodes text;
 :class:`FrameCLIPBackbone` is the CLIP4Clip shape: every frame goes through the unchanged
 CLIP image tower on its own. Its outputs are *projected* (``visual_projection`` /
 ``text_projection``) but not normalised; towers decide how to pool and normalise.
@@ -20,8 +21,10 @@ from torch import nn
 from pig_lightning.loading import load_clip_model, load_tokenizer
 
 
-class FrameCLIPBackbone(nn.Module):
-    """CLIP image tower applied per frame, and the CLIP text tower.
+class CLIPBackbone(nn.Module):
+    """An HF ``CLIPModel`` loaded and checked against the data settings; the text tower.
+
+    Subclasses add the video side (:class:`FrameCLIPBackbone`, the video-proxy backbone).
 
     Args:
         pretrained: hub id (``openai/clip-vit-base-patch32``) or a ``save_pretrained`` folder.
@@ -61,6 +64,8 @@ class FrameCLIPBackbone(nn.Module):
                 self.clip.logit_scale.fill_(logit_scale_init)
         self.image_size = image_size
         self.max_text_length = max_text_length
+        self.bos_token_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        self.eos_token_id = tok.eos_token_id
 
     @property
     def embed_dim(self) -> int:
@@ -71,6 +76,15 @@ class FrameCLIPBackbone(nn.Module):
         """CLIP's learnable temperature, on a log scale."""
         return self.clip.logit_scale
 
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token ids ``[M, L]`` -> projected text embeddings ``[M, D]`` (EOT token)."""
+        pooled = self.clip.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        return self.clip.text_projection(pooled)
+
+
+class FrameCLIPBackbone(CLIPBackbone):
+    """CLIP4Clip shape: the unchanged CLIP image tower applied to every frame on its own."""
+
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """``[B, T, 3, H, W]`` -> projected frame embeddings ``[B, T, D]``."""
         if frames.ndim != 5:
@@ -79,8 +93,3 @@ class FrameCLIPBackbone(nn.Module):
         pixels = rearrange(frames, "b t c h w -> (b t) c h w")
         pooled = self.clip.vision_model(pixel_values=pixels).pooler_output
         return rearrange(self.clip.visual_projection(pooled), "(b t) d -> b t d", b=b)
-
-    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Token ids ``[M, L]`` -> projected text embeddings ``[M, D]`` (EOT token)."""
-        pooled = self.clip.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
-        return self.clip.text_projection(pooled)

@@ -1,0 +1,73 @@
+"""Every config under conf/ builds and trains one step (tiny set, so it stays fast)."""
+
+from pathlib import Path
+
+import pytest
+
+from pig_lightning.cli import run_cli
+
+from .conftest import SMALL_SYNTHETIC, TINY_CLIP
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+DEMO_CONFIGS = sorted(CONF.glob("demo*.yaml"))
+
+
+def test_there_are_demo_configs_for_each_tower():
+    assert {p.stem for p in DEMO_CONFIGS} >= {"demo", "demo_pig", "demo_clipvip"}
+
+
+@pytest.mark.parametrize("config", DEMO_CONFIGS, ids=lambda p: p.stem)
+def test_demo_config_builds_and_trains_a_step(config, synthetic_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(CONF.parent)  # configs name conf/clip/tiny.json relative to the repository
+    small = [f"--data.init_args.{k}={getattr(SMALL_SYNTHETIC, k)}" for k in
+             ("num_train", "num_val", "num_test", "captions_per_video", "frame_size", "frames_per_event")]
+    cli = run_cli([
+        "fit", "--config", str(config),
+        f"--data.init_args.root={synthetic_root}", f"--data.init_args.synthetic_seed={SMALL_SYNTHETIC.seed}", *small,
+        "--data.init_args.batch_size=8", "--data.init_args.eval_batch_size=10", "--data.init_args.num_workers=0",
+        "--trainer.limit_train_batches=1", "--trainer.max_epochs=1", "--trainer.limit_val_batches=1",
+        "--trainer.enable_progress_bar=false", f"--trainer.logger.init_args.save_dir={tmp_path}",
+        "--test_after_fit=false",
+    ])
+    assert cli.trainer.global_step == 1
+    assert "val/t2v/R@1" in cli.trainer.callback_metrics
+
+
+RECIPE_CONFIGS = sorted(p for p in CONF.glob("*.yaml") if not p.stem.startswith("demo"))
+
+
+def test_recipe_configs_exist_for_every_dataset_and_tower():
+    names = {p.stem for p in RECIPE_CONFIGS}
+    assert names >= {"msrvtt", "msrvtt_b16", "msrvtt_clipvip", "msrvtt_clip4clip", "msrvtt_xpool", "msvd", "vatex",
+                     "didemo", "activitynet", "lsmdc"}
+
+
+@pytest.mark.parametrize("config", RECIPE_CONFIGS, ids=lambda p: p.stem)
+def test_recipe_config_parses_and_builds_with_a_tiny_backbone(config, tokenizer_dir, capsys):
+    import copy
+
+    import yaml
+    from jsonargparse import ArgumentParser
+
+    from pig_lightning.module import RetrievalModule
+
+    # 1. the whole file (trainer, model, data) validates against the CLI schema
+    with pytest.raises(SystemExit) as info:
+        run_cli(["fit", "--config", str(config), "--print_config"])
+    assert info.value.code in (0, None)
+    capsys.readouterr()
+    # 2. the model section builds, with the data's shared values, on a tiny random CLIP
+    raw = yaml.safe_load(config.read_text())
+    data = raw["data"]["init_args"]
+    tower = raw["model"]["tower"]
+    backbone = tower["init_args"]["backbone"]["init_args"]
+    tiny = copy.deepcopy(TINY_CLIP)
+    tiny["text_config"]["max_position_embeddings"] = 77  # as real CLIP: the recipes' lengths must fit
+    backbone.update(pretrained=None, config=tiny, tokenizer=tokenizer_dir, image_size=32,
+                    max_text_length=data["max_text_length"])
+    tower["init_args"]["num_frames"] = data["num_frames"]
+    parser = ArgumentParser()
+    parser.add_class_arguments(RetrievalModule, "model")
+    model = parser.instantiate_classes(parser.parse_object({"model": raw["model"]})).model
+    assert model.hparams.lr == raw["model"]["lr"]
+    assert model.tower.kind in ("hybrid", "two-tower", "single-tower")
