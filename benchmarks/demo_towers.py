@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from report import ROOT, machine, write_report
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["t2v/R@1", "t2v/R@5", "t2v/R@10", "t2v/MdR", "t2v/MnR", "v2t/R@1", "v2t/R@5", "v2t/R@10", "v2t/MdR", "v2t/MnR"]
 
 
@@ -71,8 +69,7 @@ def main() -> None:
         "# Demo towers on the synthetic set",
         "",
         f"Command: `python benchmarks/demo_towers.py` (configs: {', '.join(args.configs)}).",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU, Python {platform.python_version()}; "
-        f"measured {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {machine()}.",
         "Same synthetic data (1,200 train / 100 val / 100 test videos, 4 captions each), tiny random CLIP "
         "(`conf/clip/tiny.json`), 12 epochs, seed 42; test split evaluated with the best-validation checkpoint. "
         "Chance R@1 = 1 %.",
@@ -83,10 +80,7 @@ def main() -> None:
     for name, m, seconds in rows:
         cells = [f"{m.get(k, float('nan')):.1f}" for k in KEYS]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds:.0f} s |")
-    out = ROOT / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -97,3 +97,34 @@ def test_evaluation_is_independent_of_batch_order_and_padding(module):
     shuffled_padded = run([[3, 4], [0, 2], [1, 3]])  # 3 appears twice, like sampler padding
     assert in_order == shuffled_padded
     assert in_order["num_videos"] == 5 and in_order["num_texts"] == 7
+
+
+def test_frozen_prefixes_and_generator_pretraining_losses(tokenizer_dir):
+    from pig_lightning.models import PIGTower, VideoProxyBackbone
+
+    backbone = VideoProxyBackbone(config=TINY_CLIP, tokenizer=tokenizer_dir, image_size=32, max_text_length=16)
+    module = RetrievalModule(PIGTower(backbone, num_frames=1), contrastive_weight=0.0, frozen=["tower.backbone"])
+    assert not any(p.requires_grad for p in module.tower.backbone.parameters())
+    assert all(p.requires_grad for p in module.tower.generator.parameters())
+    batch = {"frames": torch.randn(4, 1, 3, 32, 32), "input_ids": torch.randint(2, 200, (4, 16)),
+             "attention_mask": torch.ones(4, 16, dtype=torch.long)}
+    batch["input_ids"][:, -1] = 1
+    module.log = lambda *a, **k: None  # outside a Trainer
+    loss = module.training_step(batch, 0)
+    out = module.tower.training_outputs(batch["frames"], batch["input_ids"], batch["attention_mask"])
+    torch.testing.assert_close(loss, out.losses["recon"])  # contrastive weight 0: reconstruction only
+    with pytest.raises(ValueError, match="tower.nothing"):
+        RetrievalModule(PIGTower(backbone, num_frames=1), frozen=["tower.nothing"])
+
+
+def test_init_checkpoint_loads_weights_and_names_mismatches(tmp_path, module, tokenizer_dir):
+    torch.save({"state_dict": module.state_dict()}, tmp_path / "stage1.ckpt")
+    backbone = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=tokenizer_dir, image_size=32, max_text_length=16)
+    again = RetrievalModule(MeanPoolingTower(backbone, num_frames=2), init_checkpoint=str(tmp_path / "stage1.ckpt"))
+    for (name, a), (_, b) in zip(module.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    torch.save({"state_dict": {"tower.other.weight": torch.zeros(1)}}, tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match="does not fit"):
+        RetrievalModule(MeanPoolingTower(backbone, num_frames=2), init_checkpoint=str(tmp_path / "bad.ckpt"))
+    with pytest.raises(FileNotFoundError, match="absent.ckpt"):
+        RetrievalModule(MeanPoolingTower(backbone, num_frames=2), init_checkpoint=str(tmp_path / "absent.ckpt"))

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from transformers import get_cosine_schedule_with_warmup
 
-from pig_lightning.evaluation import retrieval_metrics
+from pig_lightning.evaluation import EmbeddingSimilarity, retrieval_metrics
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
 
@@ -31,6 +31,11 @@ class RetrievalModule(L.LightningModule):
             matching prefix wins, unmatched parameters use ``lr`` (reference: all at ``lr``).
         max_logit_scale: ``logit_scale`` (log scale) is clamped to ``[0, max_logit_scale]`` after each step.
         loss_reduction: ``"sum"`` of the two InfoNCE directions (reference) or their ``"mean"``.
+        contrastive_weight: weight of the contrastive loss; 0 trains on the tower's other
+            losses only (PIG's optional generator pre-training on image-caption pairs, METHOD.md §7).
+        frozen: parameter-name prefixes that are not trained (e.g. ``["tower.backbone"]``).
+        init_checkpoint: start from the weights of a Lightning checkpoint of this module (a
+            previous stage); unlike ``--ckpt_path`` it does not resume the optimiser or epoch.
         v2t_protocol: video->text ranking with several captions per video, see
             :func:`pig_lightning.evaluation.video_to_text_ranks`.
     """
@@ -47,6 +52,9 @@ class RetrievalModule(L.LightningModule):
         lr_multipliers: dict[str, float] | None = None,
         max_logit_scale: float = math.log(200.0),
         loss_reduction: Literal["sum", "mean"] = "sum",
+        contrastive_weight: float = 1.0,
+        frozen: Sequence[str] = (),
+        init_checkpoint: str | None = None,
         v2t_protocol: Literal["group", "caption"] = "group",
     ):
         super().__init__()
@@ -57,6 +65,28 @@ class RetrievalModule(L.LightningModule):
         self.save_hyperparameters(ignore=[] if _built_from_config() else ["tower"])
         self.tower = tower
         self._eval: dict[str, list[torch.Tensor]] = {}
+        if init_checkpoint is not None:
+            self._load_initial_weights(init_checkpoint)
+        names = [n for n, _ in self.named_parameters()]
+        for prefix in frozen:
+            if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+                raise ValueError(f"model.frozen: no parameter name starts with {prefix!r}")
+        for name, param in self.named_parameters():
+            if any(name == p or name.startswith(p + ".") for p in frozen):
+                param.requires_grad_(False)
+
+    def _load_initial_weights(self, path: str) -> None:
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"model.init_checkpoint not found: {path}") from exc
+        state = checkpoint.get("state_dict", checkpoint)
+        result = self.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise ValueError(
+                f"model.init_checkpoint {path} does not fit this model: missing {result.missing_keys[:5]}, "
+                f"unexpected {result.unexpected_keys[:5]}"
+            )
 
     # ----- the tower contract -------------------------------------------------------------
     def encode_videos(self, frames: torch.Tensor) -> torch.Tensor:
@@ -73,7 +103,9 @@ class RetrievalModule(L.LightningModule):
         out = self.tower.training_outputs(batch["frames"], batch["input_ids"], batch["attention_mask"])
         contrastive = symmetric_infonce(out.text_emb, out.video_emb, self.tower.logit_scale,
                                         self.hparams.loss_reduction, score=self.tower.score)
-        loss = contrastive + sum(out.losses.values(), torch.zeros((), device=contrastive.device))
+        loss = self.hparams.contrastive_weight * contrastive + sum(
+            out.losses.values(), torch.zeros((), device=contrastive.device)
+        )
         batch_size = batch["frames"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         if out.losses:  # each term on its own, so their balance can be watched
@@ -153,7 +185,8 @@ class RetrievalModule(L.LightningModule):
         text_index, first_t = _unique_first(data["text_index"])
         texts = data["text_emb"][first_t]
         text_video = torch.searchsorted(video_index, data["text_video"][first_t])
-        sim = self.score(texts.to(self.device), videos.to(self.device)).float()
+        # scored block by block: the [texts x videos] matrix is never held whole
+        sim = EmbeddingSimilarity(texts.to(self.device), videos.to(self.device), self.score)
         metrics = retrieval_metrics(sim, text_video.to(self.device), self.hparams.v2t_protocol)
         metrics["num_videos"] = float(len(video_index))
         metrics["num_texts"] = float(len(text_index))

@@ -94,3 +94,21 @@ def test_bad_videos_raise_an_error_naming_the_file(tmp_path, ramp_mp4, kind):
     with pytest.raises(VideoDecodeError) as info:
         PyAVVideoReader(size=16).read(path, lambda n: uniform_indices(n, 4))
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_an_image_is_a_one_frame_video(tmp_path, suffix):
+    """Image-caption pairs (generator pre-training) go through the same reader."""
+    path = tmp_path / f"image.{suffix}"
+    frame = av.VideoFrame.from_ndarray(np.full((24, 40, 3), 200, dtype=np.uint8), format="rgb24")
+    with av.open(str(path), "w", format="image2") as c:
+        s = c.add_stream("png" if suffix == "png" else "mjpeg", rate=1)
+        s.width, s.height = 40, 24
+        s.pix_fmt = "rgb24" if suffix == "png" else "yuvj420p"
+        for p in s.encode(frame):
+            c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    frames, idx = PyAVVideoReader(size=16).read(path, lambda n: uniform_indices(n, 1))
+    assert frames.shape == (1, 16, 16, 3) and idx.tolist() == [0]
+    assert abs(int(frames.mean()) - 200) <= 3

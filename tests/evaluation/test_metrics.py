@@ -115,3 +115,21 @@ def test_group_and_caption_protocols_differ_as_documented():
 def test_bad_inputs_raise(sim, text_video, match):
     with pytest.raises(ValueError, match=match):
         retrieval_metrics(sim, text_video)
+
+
+@pytest.mark.parametrize("protocol", ["group", "caption"])
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1000])
+def test_embedding_blocks_equal_the_full_matrix(protocol, chunk):
+    from pig_lightning.evaluation import EmbeddingSimilarity
+
+    g = torch.Generator().manual_seed(5)
+    caps = torch.randint(1, 4, (17,), generator=g)
+    text_video = torch.repeat_interleave(torch.arange(17), caps)[torch.randperm(int(caps.sum()), generator=g)]
+    # coarse values so that ties occur between different blocks too
+    texts = torch.randint(-2, 3, (len(text_video), 4), generator=g).float()
+    videos = torch.randint(-2, 3, (17, 4), generator=g).float()
+    full = retrieval_metrics(texts @ videos.t(), text_video, v2t_protocol=protocol)
+    blocks = retrieval_metrics(EmbeddingSimilarity(texts, videos), text_video, v2t_protocol=protocol, chunk_size=chunk)
+    assert blocks == full
+    t2v = text_to_video_ranks(EmbeddingSimilarity(texts, videos), text_video, chunk_size=chunk)
+    assert torch.equal(t2v, text_to_video_ranks(texts @ videos.t(), text_video))

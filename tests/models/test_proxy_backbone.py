@@ -82,3 +82,19 @@ def test_temporal_embedding_interpolates_for_other_frame_counts(backbone):
     torch.testing.assert_close(seven[2], table[1])
     out = backbone.forward_video(torch.randn(1, 7, 3, 32, 32))
     assert out.tokens.shape == (1, 4 + 7 * 17, 32)
+
+
+@pytest.mark.parametrize("patch_size, frames", [(8, 1), (4, 3)])  # B/32-like and B/16-like grids, any T
+def test_other_patch_grids_and_frame_counts(tokenizer_dir, patch_size, frames):
+    import copy
+
+    cfg = copy.deepcopy(TINY_CLIP)
+    cfg["vision_config"]["patch_size"] = patch_size
+    backbone = VideoProxyBackbone(config=cfg, tokenizer=tokenizer_dir, image_size=32, max_text_length=16).eval()
+    video = torch.randn(1, frames, 3, 32, 32)
+    per_frame = 1 + (32 // patch_size) ** 2
+    with torch.no_grad():
+        out = backbone.forward_video(video)
+        dense = dense_reference(backbone, video)
+    assert out.tokens.shape == (1, 4 + frames * per_frame, 32)
+    torch.testing.assert_close(out.tokens, dense, atol=1e-5, rtol=1e-4)

@@ -16,85 +16,146 @@ Conventions of this field, made explicit:
 
 torchmetrics' retrieval classes keep every (query, item) pair and have neither MdR/MnR nor
 the multi-caption protocol, hence this small core; it is tested against naive loops.
+
+Ranks are computed in blocks of rows (text->video) and of columns (video->text), from a
+similarity matrix or straight from embeddings and a tower's ``score``, so the full matrix
+never has to exist: a 100k x 100k evaluation needs a few hundred MB, not 40 GB.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
 RECALL_KS = (1, 5, 10)
 
 
-def _check(sim: torch.Tensor, text_video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if sim.ndim != 2:
-        raise ValueError(f"sim must be [num_texts, num_videos], got shape {tuple(sim.shape)}")
-    text_video = torch.as_tensor(text_video, device=sim.device).long()
-    if text_video.shape != (sim.shape[0],):
-        raise ValueError(f"text_video must have one entry per text ({sim.shape[0]}), got {tuple(text_video.shape)}")
-    if sim.numel() == 0:
-        raise ValueError("empty similarity matrix")
-    if text_video.min() < 0 or text_video.max() >= sim.shape[1]:
-        raise ValueError(f"text_video holds video indices outside [0, {sim.shape[1] - 1}]")
-    if torch.isnan(sim).any():
+class MatrixSimilarity:
+    """Blocks of a similarity matrix that is already in memory."""
+
+    def __init__(self, sim: torch.Tensor):
+        if sim.ndim != 2:
+            raise ValueError(f"sim must be [num_texts, num_videos], got shape {tuple(sim.shape)}")
+        self.sim = sim
+        self.num_texts, self.num_videos = sim.shape
+        self.device = sim.device
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        return self.sim[start:stop]
+
+    def cols(self, start: int, stop: int) -> torch.Tensor:
+        return self.sim[:, start:stop]
+
+
+class EmbeddingSimilarity:
+    """Blocks of ``score(text_emb, video_emb)`` computed on demand (the matrix is never built)."""
+
+    def __init__(self, text_emb: torch.Tensor, video_emb: torch.Tensor,
+                 score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
+        self.text_emb, self.video_emb = text_emb, video_emb
+        self.score = score or (lambda t, v: t @ v.transpose(0, 1))
+        self.num_texts, self.num_videos = text_emb.shape[0], video_emb.shape[0]
+        self.device = text_emb.device
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        return self.score(self.text_emb[start:stop], self.video_emb)
+
+    def cols(self, start: int, stop: int) -> torch.Tensor:
+        return self.score(self.text_emb, self.video_emb[start:stop])
+
+
+Similarity = MatrixSimilarity | EmbeddingSimilarity
+
+
+def _source(sim: torch.Tensor | Similarity) -> Similarity:
+    return MatrixSimilarity(sim) if isinstance(sim, torch.Tensor) else sim
+
+
+def _check(source: Similarity, text_video: torch.Tensor) -> torch.Tensor:
+    text_video = torch.as_tensor(text_video, device=source.device).long()
+    if text_video.shape != (source.num_texts,):
+        raise ValueError(f"text_video must have one entry per text ({source.num_texts}), got {tuple(text_video.shape)}")
+    if source.num_texts == 0 or source.num_videos == 0:
+        raise ValueError("empty similarity matrix: no texts or no videos")
+    if text_video.min() < 0 or text_video.max() >= source.num_videos:
+        raise ValueError(f"text_video holds video indices outside [0, {source.num_videos - 1}]")
+    return text_video
+
+
+def _block(block: torch.Tensor) -> torch.Tensor:
+    block = block.float()
+    if torch.isnan(block).any():
         raise ValueError("sim contains NaN: the embeddings are broken (check for a diverged run)")
-    return sim.float(), text_video
+    return block
 
 
-def text_to_video_ranks(sim: torch.Tensor, text_video: torch.Tensor, chunk_size: int = 4096) -> torch.Tensor:
+def text_to_video_ranks(sim: torch.Tensor | Similarity, text_video: torch.Tensor,
+                        chunk_size: int = 1024) -> torch.Tensor:
     """``[num_texts]`` 1-based rank of each text's video among all videos (ties pessimistic)."""
-    sim, text_video = _check(sim, text_video)
+    source = _source(sim)
+    text_video = _check(source, text_video)
     ranks = []
-    for start in range(0, sim.shape[0], chunk_size):
-        block = sim[start : start + chunk_size]
-        target = text_video[start : start + chunk_size]
-        positive = block.gather(1, target[:, None])
+    for start in range(0, source.num_texts, chunk_size):
+        stop = min(start + chunk_size, source.num_texts)
+        block = _block(source.rows(start, stop))
+        positive = block.gather(1, text_video[start:stop, None])
         # >= counts the positive itself once: that is the "1 +" of the rank.
         ranks.append((block >= positive).sum(dim=1))
     return torch.cat(ranks)
 
 
-def video_to_text_ranks(
-    sim: torch.Tensor, text_video: torch.Tensor, protocol: str = "group"
-) -> torch.Tensor:
+def video_to_text_ranks(sim: torch.Tensor | Similarity, text_video: torch.Tensor, protocol: str = "group",
+                        chunk_size: int = 1024) -> torch.Tensor:
     """``[num_videos]`` 1-based rank of each video's own captions (see module docstring).
 
     Videos without any caption cannot be ranked and raise an error.
     """
-    sim, text_video = _check(sim, text_video)
-    num_videos = sim.shape[1]
+    if protocol not in ("group", "caption"):
+        raise ValueError(f"unknown video->text protocol {protocol!r}; use 'group' or 'caption'")
+    source = _source(sim)
+    text_video = _check(source, text_video)
+    num_videos = source.num_videos
     counts = torch.bincount(text_video, minlength=num_videos)
     if (counts == 0).any():
         missing = (counts == 0).nonzero().flatten()[:5].tolist()
         raise ValueError(f"videos {missing} have no caption: video->text ranks are undefined")
-    if protocol == "group":
-        # group_score[u, v] = max over captions c of video u of sim[c, v]
-        group_score = torch.full((num_videos, num_videos), float("-inf"), device=sim.device)
-        group_score.scatter_reduce_(0, text_video[:, None].expand_as(sim), sim, reduce="amax")
-        positive = group_score.diagonal()
-        return (group_score >= positive[None, :]).sum(dim=0)
-    if protocol == "caption":
-        own = text_video[:, None] == torch.arange(num_videos, device=sim.device)[None, :]
-        positive = sim.masked_fill(~own, float("-inf")).amax(dim=0)  # best own caption per video
-        others = (sim >= positive[None, :]) & ~own
-        return others.sum(dim=0) + 1
-    raise ValueError(f"unknown video->text protocol {protocol!r}; use 'group' or 'caption'")
+    ranks = []
+    for start in range(0, num_videos, chunk_size):
+        stop = min(start + chunk_size, num_videos)
+        block = _block(source.cols(start, stop))  # [num_texts, c]
+        videos = torch.arange(start, stop, device=block.device)
+        if protocol == "group":
+            # group_score[u, j] = max over captions c of video u of sim[c, video j]
+            group_score = torch.full((num_videos, stop - start), float("-inf"), device=block.device)
+            group_score.scatter_reduce_(0, text_video[:, None].expand_as(block), block, reduce="amax")
+            positive = group_score[videos, torch.arange(stop - start, device=block.device)]
+            ranks.append((group_score >= positive[None, :]).sum(dim=0))
+        else:
+            own = text_video[:, None] == videos[None, :]
+            positive = block.masked_fill(~own, float("-inf")).amax(dim=0)  # best own caption per video
+            ranks.append(((block >= positive[None, :]) & ~own).sum(dim=0) + 1)
+    return torch.cat(ranks)
 
 
 def summarize_ranks(ranks: torch.Tensor, prefix: str) -> dict[str, float]:
     ranks = ranks.double()
     out = {f"{prefix}/R@{k}": float((ranks <= k).double().mean() * 100) for k in RECALL_KS}
-    out[f"{prefix}/MdR"] = float(ranks.median() if ranks.numel() % 2 else ranks.quantile(0.5))
+    ordered = ranks.sort().values
+    n = ordered.numel()
+    out[f"{prefix}/MdR"] = float(ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2)
     out[f"{prefix}/MnR"] = float(ranks.mean())
     return out
 
 
 def retrieval_metrics(
-    sim: torch.Tensor, text_video: torch.Tensor, v2t_protocol: str = "group"
+    sim: torch.Tensor | Similarity, text_video: torch.Tensor, v2t_protocol: str = "group", chunk_size: int = 1024
 ) -> dict[str, float]:
     """R@1/5/10, MdR, MnR for text->video (``t2v/``) and video->text (``v2t/``).
 
-    ``sim`` is ``[num_texts, num_videos]``; ``text_video[i]`` is the video index of text i.
+    ``sim`` is a ``[num_texts, num_videos]`` matrix or an :class:`EmbeddingSimilarity`;
+    ``text_video[i]`` is the video index of text i.
     """
-    out = summarize_ranks(text_to_video_ranks(sim, text_video), "t2v")
-    out.update(summarize_ranks(video_to_text_ranks(sim, text_video, v2t_protocol), "v2t"))
+    out = summarize_ranks(text_to_video_ranks(sim, text_video, chunk_size), "t2v")
+    out.update(summarize_ranks(video_to_text_ranks(sim, text_video, v2t_protocol, chunk_size), "v2t"))
     return out

@@ -37,14 +37,22 @@ class CrossAttentionPooling(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.norm_final = nn.LayerNorm(dim)
 
+    def project_tokens(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``tokens [..., n, D]``: they do not depend on the query, so a
+        caller scoring many queries computes them once."""
+        normed = self.norm_in(tokens)
+        return self.k_proj(normed), self.v_proj(normed)
+
     def forward(self, query: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Per sample: ``query [B, D]`` over ``tokens [B, n, D]`` -> ``[B, D]``.
 
         Broadcasting pairs: ``query [M, 1, D]`` with ``tokens [1, N, n, D]`` -> ``[M, N, D]``.
         """
+        return self.attend(query, *self.project_tokens(tokens))
+
+    def attend(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with keys and values from :meth:`project_tokens`."""
         q = self.q_proj(self.norm_in(query))
-        v_in = self.norm_in(tokens)
-        keys, values = self.k_proj(v_in), self.v_proj(v_in)
         attn = ((keys @ q.unsqueeze(-1)).squeeze(-1) / self.dim**0.5).softmax(dim=-1)  # [..., n]
         pooled = (attn.unsqueeze(-1) * values).sum(dim=-2)
         o = self.norm_out(self.out_proj(pooled))

@@ -18,7 +18,6 @@ layer's attention probabilities of the global rows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,24 +50,15 @@ class ProxyOutput:
 class VideoProxyBackbone(CLIPBackbone):
     """The CLIP-ViP video backbone; text side and loading as :class:`~pig_lightning.models.backbone.CLIPBackbone`.
 
-    Args (beyond ``CLIPBackbone``):
+    Args:
         num_proxies: proxy tokens besides the video CLS (3 in the reference).
         temporal_frames: length of the learned temporal embedding (12 in the reference);
             other frame counts interpolate it linearly.
+        **kwargs: the ``CLIPBackbone`` arguments (``pretrained`` or ``config``, ``tokenizer``, ...).
     """
 
-    def __init__(
-        self,
-        pretrained: str | None = None,
-        config: str | dict[str, Any] | None = None,
-        tokenizer: str = "openai/clip-vit-base-patch32",
-        image_size: int = 224,
-        max_text_length: int = 32,
-        logit_scale_init: float | None = math.log(100.0),
-        num_proxies: int = 3,
-        temporal_frames: int = 12,
-    ):
-        super().__init__(pretrained, config, tokenizer, image_size, max_text_length, logit_scale_init)
+    def __init__(self, num_proxies: int = 3, temporal_frames: int = 12, **kwargs: Any):
+        super().__init__(**kwargs)
         if num_proxies != NUM_GLOBAL - 1:
             raise ValueError(f"num_proxies must be {NUM_GLOBAL - 1} (the layout of METHOD.md §2), got {num_proxies}")
         width = self.clip.config.vision_config.hidden_size

@@ -245,9 +245,10 @@ class XPoolTower(Tower):
         if video_emb.ndim != 3:
             raise ValueError(f"X-Pool scores against frame embeddings [N, T, D], got {tuple(video_emb.shape)}")
         chunk = max(1, self.pair_budget // max(1, video_emb.shape[0]))
+        keys, values = self.pool.project_tokens(video_emb[None])  # once per call, shared by all texts
         rows = []
         for start in range(0, text_emb.shape[0], chunk):
             texts = text_emb[start : start + chunk]
-            pooled = self.pool(texts[:, None, :], video_emb[None])  # [m, N, D]
+            pooled = self.pool.attend(texts[:, None, :], keys, values)  # [m, N, D]
             rows.append(torch.einsum("md,mnd->mn", texts, F.normalize(pooled, dim=-1)))
         return torch.cat(rows)

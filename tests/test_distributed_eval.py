@@ -1,0 +1,44 @@
+"""Evaluation gives the same numbers on 1 and 2 processes (gloo), with uneven sizes and several captions."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from pig_lightning.data import VideoTextDataModule
+from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower, XPoolTower
+from pig_lightning.module import RetrievalModule
+
+from .conftest import TINY_CLIP
+
+
+def subset(synthetic_root: str, tmp_path: Path, count: int) -> str:
+    lines = Path(synthetic_root, "val.jsonl").read_text().splitlines()[:count]
+    path = tmp_path / f"val{count}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def validate(module, dm, devices: int) -> dict[str, float]:
+    trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto",
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    return trainer.validate(module, datamodule=dm, verbose=False)[0]
+
+
+@pytest.mark.parametrize("tower_cls", [MeanPoolingTower, XPoolTower], ids=["two-tower", "single-tower"])
+def test_one_and_two_processes_agree(synthetic_root, tmp_path, tower_cls):
+    torch.manual_seed(0)
+    backbone = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=f"{synthetic_root}/tokenizer", image_size=32,
+                                 max_text_length=20)
+    module = RetrievalModule(tower_cls(backbone, num_frames=3))
+    dm = VideoTextDataModule(video_root=synthetic_root, val_annotations=subset(synthetic_root, tmp_path, 9),
+                             tokenizer=f"{synthetic_root}/tokenizer", num_frames=3, image_size=32,
+                             max_text_length=20, eval_batch_size=2, num_workers=0)
+    one = validate(module, dm, 1)
+    two = validate(module, dm, 2)  # 9 videos over 2 ranks: the sampler pads one duplicate
+    assert one["val/num_videos"] == two["val/num_videos"] == 9
+    assert one["val/num_texts"] == two["val/num_texts"] == 27
+    for key in one:
+        assert two[key] == pytest.approx(one[key], abs=1e-6), key
