@@ -153,3 +153,22 @@ def test_bf16_mixed_precision_trains(tmp_path, synthetic_root):
     assert torch.isfinite(loss) and loss.dtype == torch.float32
     # weights stay fp32 under mixed precision
     assert all(p.dtype == torch.float32 for p in cli.model.parameters())
+
+
+def test_validate_writes_a_json_report_with_separate_dsl_keys(tmp_path, synthetic_root):
+    import json
+
+    config = write_config(tmp_path, synthetic_root)
+    cli = run_cli(["validate", "--config", str(config), "--model.dsl", "true"])
+    metrics = cli.trainer.callback_metrics
+    assert "val/dsl/t2v/R@1" in metrics and "val/t2v/R@1" in metrics
+    report = json.loads((Path(cli.trainer.log_dir) / "val_report.json").read_text())
+    assert report["stage"] == "val" and report["num_videos"] == 10 and report["num_texts"] == 30
+    assert not any(k.startswith("dsl/") for k in report["metrics"])
+    assert set(report["dsl_metrics"]) == {f"dsl/{d}/{m}" for d in ("t2v", "v2t")
+                                          for m in ("R@1", "R@5", "R@10", "MdR", "MnR")}
+    assert report["metrics"]["t2v/R@1"] == pytest.approx(float(metrics["val/t2v/R@1"]))
+    ranks = report["per_query"]["t2v_rank"]
+    assert len(ranks) == 30 and all(1 <= r <= 10 for r in ranks)
+    assert 100 * sum(r == 1 for r in ranks) / 30 == pytest.approx(report["metrics"]["t2v/R@1"])
+    assert report["per_query"]["text_index"] == list(range(30)) and len(report["config_hash"]) == 16

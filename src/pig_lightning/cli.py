@@ -3,6 +3,8 @@
     pig-lightning fit --config conf/demo.yaml
     pig-lightning test --config conf/demo.yaml --ckpt_path runs/demo/version_0/checkpoints/last.ckpt
     pig-lightning make-synthetic data/synthetic
+    pig-lightning index --ckpt_path last.ckpt --videos data/synthetic/test.jsonl --output gallery.safetensors
+    pig-lightning search --index gallery.safetensors --ckpt_path last.ckpt --query "a red circle moves left"
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pig_lightning.module import RetrievalModule
 
 DESCRIPTION = (
     "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
-    "Training/evaluation subcommands below; data tools: `pig-lightning make-synthetic --help`."
+    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|index|search --help`."
 )
 
 # Values the model and the data both need: set once on the data module, passed on to the model.
@@ -29,7 +31,11 @@ SHARED_WITH_MODEL = {
     "tokenizer_source": "model.tower.init_args.backbone.init_args.tokenizer",
 }
 
-EXTRA_COMMANDS = {"make-synthetic": "pig_lightning.data.synthetic:main"}
+EXTRA_COMMANDS = {
+    "make-synthetic": "pig_lightning.data.synthetic:main",
+    "index": "pig_lightning.retrieval.indexer:main",
+    "search": "pig_lightning.retrieval.search:main",
+}
 
 
 class PigLightningCLI(LightningCLI):

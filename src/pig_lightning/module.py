@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -11,7 +15,7 @@ import torch
 import torch.distributed as dist
 from transformers import get_cosine_schedule_with_warmup
 
-from pig_lightning.evaluation import EmbeddingSimilarity, retrieval_metrics
+from pig_lightning.evaluation import DSLSimilarity, EmbeddingSimilarity, retrieval_ranks, summarize_ranks
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
 
@@ -38,6 +42,10 @@ class RetrievalModule(L.LightningModule):
             previous stage); unlike ``--ckpt_path`` it does not resume the optimiser or epoch.
         v2t_protocol: video->text ranking with several captions per video, see
             :func:`pig_lightning.evaluation.video_to_text_ranks`.
+        dsl: also report dual-softmax (DSL) post-processed results, under ``<stage>/dsl/...``
+            keys; they use all test queries at once, so they are never mixed with the plain ones.
+        write_reports: write ``<log_dir>/<stage>_report.json`` after each evaluation: metrics,
+            sizes, checkpoint, config hash and the rank of the true item for every query.
     """
 
     def __init__(
@@ -56,6 +64,8 @@ class RetrievalModule(L.LightningModule):
         frozen: Sequence[str] = (),
         init_checkpoint: str | None = None,
         v2t_protocol: Literal["group", "caption"] = "group",
+        dsl: bool = False,
+        write_reports: bool = True,
     ):
         super().__init__()
         if not 0 <= warmup_ratio < 1:
@@ -178,24 +188,66 @@ class RetrievalModule(L.LightningModule):
 
     def compute_eval_metrics(self) -> dict[str, float]:
         """Metrics over everything seen since the evaluation epoch started (all ranks)."""
+        return self._evaluate()[0]
+
+    def _evaluate(self) -> tuple[dict[str, float], dict[str, Any]]:
         data = self._gathered()
         # Distributed samplers pad with duplicates: keep the first copy of every index, in order.
         video_index, first = _unique_first(data["video_index"])
         videos = data["video_emb"][first]
         text_index, first_t = _unique_first(data["text_index"])
         texts = data["text_emb"][first_t]
-        text_video = torch.searchsorted(video_index, data["text_video"][first_t])
+        text_video = torch.searchsorted(video_index, data["text_video"][first_t]).to(self.device)
         # scored block by block: the [texts x videos] matrix is never held whole
         sim = EmbeddingSimilarity(texts.to(self.device), videos.to(self.device), self.score)
-        metrics = retrieval_metrics(sim, text_video.to(self.device), self.hparams.v2t_protocol)
+        ranks = retrieval_ranks(sim, text_video, self.hparams.v2t_protocol)
+        metrics = {**summarize_ranks(ranks["t2v"], "t2v"), **summarize_ranks(ranks["v2t"], "v2t")}
+        if self.hparams.dsl:
+            dsl_ranks = retrieval_ranks(DSLSimilarity(sim), text_video, self.hparams.v2t_protocol)
+            metrics.update(summarize_ranks(dsl_ranks["t2v"], "dsl/t2v"))
+            metrics.update(summarize_ranks(dsl_ranks["v2t"], "dsl/v2t"))
         metrics["num_videos"] = float(len(video_index))
         metrics["num_texts"] = float(len(text_index))
-        return metrics
+        per_query = {
+            "text_index": text_index.tolist(),
+            "text_video_index": video_index[text_video.cpu()].tolist(),
+            "t2v_rank": ranks["t2v"].tolist(),
+            "video_index": video_index.tolist(),
+            "v2t_rank": ranks["v2t"].tolist(),
+        }
+        return metrics, per_query
 
     def _eval_end(self, stage: str) -> None:
-        metrics = self.compute_eval_metrics()
+        metrics, per_query = self._evaluate()
         # Every rank holds the same gathered metrics: no further reduction is needed.
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=False)
+        if self.hparams.write_reports and self._trainer is not None and not self.trainer.sanity_checking:
+            self._write_report(stage, metrics, per_query)
+
+    def _write_report(self, stage: str, metrics: dict[str, float], per_query: dict[str, Any]) -> None:
+        log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
+        if not self.trainer.is_global_zero or not log_dir:
+            return
+        hparams = json.dumps(dict(self.hparams), sort_keys=True, default=str)
+        report = {
+            "stage": stage,
+            "metrics": {k: v for k, v in metrics.items() if not k.startswith("dsl/")},
+            "dsl_metrics": {k: v for k, v in metrics.items() if k.startswith("dsl/")} or None,
+            "num_texts": int(metrics["num_texts"]),
+            "num_videos": int(metrics["num_videos"]),
+            "v2t_protocol": self.hparams.v2t_protocol,
+            "checkpoint": self.trainer.ckpt_path,
+            "epoch": self.current_epoch,
+            "global_step": self.global_step,
+            "tower": type(self.tower).__name__,
+            "config_hash": hashlib.sha256(hparams.encode()).hexdigest()[:16],
+            "per_query": per_query,
+        }
+        path = Path(log_dir) / f"{stage}_report.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(report))
+        os.replace(tmp, path)
 
     def on_validation_epoch_start(self) -> None:
         self._eval_start()

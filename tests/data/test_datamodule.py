@@ -135,3 +135,12 @@ def test_undecodable_video_in_a_batch_names_the_file(synthetic_root, tmp_path):
     dm.setup("fit")
     with pytest.raises(VideoDecodeError, match="does_not_exist.mp4"):
         next(iter(dm.train_dataloader()))
+
+
+def test_selecting_on_the_test_split_is_logged(synthetic_root, caplog):
+    dm = make_dm(synthetic_root, val_annotations=f"{synthetic_root}/test.jsonl")
+    assert dm.selects_on_test
+    with caplog.at_level("WARNING"):
+        dm.setup("fit")
+    assert "checkpoint selection uses the TEST split" in caplog.text
+    assert not make_dm(synthetic_root).selects_on_test

@@ -133,3 +133,20 @@ def test_embedding_blocks_equal_the_full_matrix(protocol, chunk):
     assert blocks == full
     t2v = text_to_video_ranks(EmbeddingSimilarity(texts, videos), text_video, chunk_size=chunk)
     assert torch.equal(t2v, text_to_video_ranks(texts @ videos.t(), text_video))
+
+
+@pytest.mark.parametrize("chunk", [2, 1000])
+def test_dsl_blocks_equal_the_dense_definition(chunk):
+    from pig_lightning.evaluation import DSLSimilarity, EmbeddingSimilarity, MatrixSimilarity
+
+    g = torch.Generator().manual_seed(2)
+    texts = torch.nn.functional.normalize(torch.randn(11, 8, generator=g), dim=-1)
+    videos = torch.nn.functional.normalize(torch.randn(5, 8, generator=g), dim=-1)
+    text_video = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4, 4, 4])
+    sim = texts @ videos.t()
+    dense = sim * torch.softmax(100 * sim, dim=0)  # softmax over texts, per video
+    dsl = DSLSimilarity(EmbeddingSimilarity(texts, videos), chunk_size=chunk)
+    torch.testing.assert_close(dsl.rows(0, 11), dense)
+    torch.testing.assert_close(dsl.cols(1, 4), dense[:, 1:4])
+    assert retrieval_metrics(dsl, text_video, chunk_size=chunk) == retrieval_metrics(dense, text_video)
+    assert retrieval_metrics(DSLSimilarity(MatrixSimilarity(sim)), text_video) == retrieval_metrics(dense, text_video)

@@ -118,6 +118,18 @@ class VideoTextDataModule(L.LightningDataModule):
             log.info("%s: %d videos from %s", split, len(records), self.annotations[split])
         if stage == "fit" and "train" not in self._datasets:
             raise ValueError("fit needs data.train_annotations")
+        if stage == "fit" and self.selects_on_test:
+            log.warning(
+                "checkpoint selection uses the TEST split: data.val_annotations and data.test_annotations are the "
+                "same file (%s). This is the reference recipe's choice; results selected this way are optimistic. "
+                "Give a held-out val_annotations file to select on validation data.", self.annotations["val"],
+            )
+
+    @property
+    def selects_on_test(self) -> bool:
+        """Whether the validation split (used for checkpoint selection) is the test split."""
+        val, test = self.annotations["val"], self.annotations["test"]
+        return val is not None and test is not None and Path(val).resolve() == Path(test).resolve()
 
     def _collator(self) -> VideoTextCollator:
         return VideoTextCollator(self.tokenizer, self.max_text_length)

@@ -65,7 +65,34 @@ class EmbeddingSimilarity:
         return self.score(self.text_emb, self.video_emb[start:stop])
 
 
-Similarity = MatrixSimilarity | EmbeddingSimilarity
+class DSLSimilarity:
+    """Dual softmax (DSL / inverted softmax): ``sim * softmax(temperature * sim, over texts)``.
+
+    It uses the statistics of *all* test queries at once, so results computed with it are
+    reported under their own ``dsl/`` keys and never mixed with the plain ones. Blocks are
+    computed from the base similarity after one pass for the per-video normalisers.
+    """
+
+    def __init__(self, base: "MatrixSimilarity | EmbeddingSimilarity", temperature: float = 100.0,
+                 chunk_size: int = 1024):
+        self.base, self.temperature = base, temperature
+        self.num_texts, self.num_videos, self.device = base.num_texts, base.num_videos, base.device
+        lse = [torch.logsumexp(temperature * base.cols(s, min(s + chunk_size, base.num_videos)).float(), dim=0)
+               for s in range(0, base.num_videos, chunk_size)]
+        self.log_norm = torch.cat(lse)  # [num_videos]
+
+    def _apply(self, block: torch.Tensor, video_slice: slice) -> torch.Tensor:
+        block = block.float()
+        return block * torch.exp(self.temperature * block - self.log_norm[video_slice])
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        return self._apply(self.base.rows(start, stop), slice(None))
+
+    def cols(self, start: int, stop: int) -> torch.Tensor:
+        return self._apply(self.base.cols(start, stop), slice(start, stop))
+
+
+Similarity = MatrixSimilarity | EmbeddingSimilarity | DSLSimilarity
 
 
 def _source(sim: torch.Tensor | Similarity) -> Similarity:
@@ -148,6 +175,16 @@ def summarize_ranks(ranks: torch.Tensor, prefix: str) -> dict[str, float]:
     return out
 
 
+def retrieval_ranks(
+    sim: torch.Tensor | Similarity, text_video: torch.Tensor, v2t_protocol: str = "group", chunk_size: int = 1024
+) -> dict[str, torch.Tensor]:
+    """Per-query ranks: ``{"t2v": [num_texts], "v2t": [num_videos]}``."""
+    return {
+        "t2v": text_to_video_ranks(sim, text_video, chunk_size),
+        "v2t": video_to_text_ranks(sim, text_video, v2t_protocol, chunk_size),
+    }
+
+
 def retrieval_metrics(
     sim: torch.Tensor | Similarity, text_video: torch.Tensor, v2t_protocol: str = "group", chunk_size: int = 1024
 ) -> dict[str, float]:
@@ -156,6 +193,5 @@ def retrieval_metrics(
     ``sim`` is a ``[num_texts, num_videos]`` matrix or an :class:`EmbeddingSimilarity`;
     ``text_video[i]`` is the video index of text i.
     """
-    out = summarize_ranks(text_to_video_ranks(sim, text_video, chunk_size), "t2v")
-    out.update(summarize_ranks(video_to_text_ranks(sim, text_video, v2t_protocol, chunk_size), "v2t"))
-    return out
+    ranks = retrieval_ranks(sim, text_video, v2t_protocol, chunk_size)
+    return {**summarize_ranks(ranks["t2v"], "t2v"), **summarize_ranks(ranks["v2t"], "v2t")}

@@ -64,6 +64,8 @@ class CLIPBackbone(nn.Module):
                 self.clip.logit_scale.fill_(logit_scale_init)
         self.image_size = image_size
         self.max_text_length = max_text_length
+        self.tokenizer_source = tokenizer
+        self.model_source = pretrained if pretrained is not None else "random init from a CLIPConfig"
         self.bos_token_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self.eos_token_id = tok.eos_token_id
 

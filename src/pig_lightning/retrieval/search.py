@@ -1,0 +1,128 @@
+"""Online search: text queries against a gallery file (``pig-lightning search`` and :class:`Retriever`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from pig_lightning.loading import load_tokenizer
+from pig_lightning.retrieval.gallery import Gallery, describe_mismatch
+from pig_lightning.retrieval.indexer import load_module, model_identity, preprocessing_of
+
+log = logging.getLogger(__name__)
+
+
+class Retriever:
+    """Load a checkpoint and a gallery once; answer ``search(texts, k)`` many times.
+
+    For two-tower and hybrid towers a query costs one text encoding and one matrix product
+    with the stored vectors (exact top-k, in blocks of ``block_size`` videos). A
+    single-tower gallery stores frame vectors and every (query, video) pair runs the
+    tower's cross-attention: much slower, and said so when it is loaded.
+    """
+
+    def __init__(self, index: str | Path, ckpt_path: str | Path, device: str = "cpu", block_size: int = 262_144,
+                 interpolation: str = "BICUBIC"):
+        self.gallery = Gallery.load(index)
+        if not self.gallery.video_ids:
+            raise ValueError(f"the gallery {index} holds no videos")
+        self.module = load_module(ckpt_path, device)
+        mismatch = describe_mismatch(self.gallery, model_identity(self.module, ckpt_path),
+                                     preprocessing_of(self.module, self.gallery.preprocessing.get("interpolation",
+                                                                                                   interpolation)))
+        if mismatch:
+            raise ValueError(f"the gallery {index} was not built by the checkpoint {ckpt_path}: {mismatch}")
+        backbone = self.module.tower.backbone
+        self.tokenizer = load_tokenizer(backbone.tokenizer_source)
+        self.max_text_length = backbone.max_text_length
+        self.device = device
+        self.block_size = block_size
+        self.embeddings = self.gallery.embeddings.to(device)
+        if self.module.tower.kind == "single-tower":
+            per_pair = "a cross-attention over the video's frame vectors"
+            warnings.warn(
+                f"{type(self.module.tower).__name__} is a single-tower model: every query runs {per_pair} for each "
+                f"of the {len(self.gallery.video_ids)} videos (cost grows with the gallery; no dot-product index "
+                "is possible). Scoring falls back to chunked pairwise scoring.",
+                stacklevel=2,
+            )
+
+    @torch.no_grad()
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        if not texts:
+            raise ValueError("no query given")
+        empty = [i for i, t in enumerate(texts) if not t.strip()]
+        if empty:
+            raise ValueError(f"empty query at position(s) {empty}")
+        tokens = self.tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_text_length,
+                                return_tensors="pt").to(self.device)
+        return self.module.encode_texts(tokens["input_ids"], tokens["attention_mask"]).float()
+
+    @torch.no_grad()
+    def scores(self, text_emb: torch.Tensor) -> torch.Tensor:
+        """``[M, N]`` scores against the whole gallery (the same function ``score`` computes)."""
+        return torch.cat([self.module.score(text_emb, self.embeddings[s : s + self.block_size].float())
+                          for s in range(0, len(self.gallery.video_ids), self.block_size)], dim=1)
+
+    @torch.no_grad()
+    def search(self, texts: list[str], k: int = 10) -> list[list[tuple[str, float]]]:
+        """The ``k`` best videos for every text, as ``(video_id, score)``, best first."""
+        n = len(self.gallery.video_ids)
+        if k < 1:
+            raise ValueError(f"top-k must be >= 1, got {k}")
+        if k > n:
+            log.warning("top-k %d is larger than the gallery (%d videos): returning all %d", k, n, n)
+            k = n
+        text_emb = self.encode(texts)
+        best_scores = torch.full((len(texts), 0), float("-inf"), device=text_emb.device)
+        best_index = torch.zeros((len(texts), 0), dtype=torch.long, device=text_emb.device)
+        for start in range(0, n, self.block_size):  # exact top-k, merged block by block
+            block = self.module.score(text_emb, self.embeddings[start : start + self.block_size].float())
+            values, index = block.topk(min(k, block.shape[1]), dim=1)
+            merged_scores = torch.cat([best_scores, values], dim=1)
+            merged_index = torch.cat([best_index, index + start], dim=1)
+            keep = merged_scores.topk(min(k, merged_scores.shape[1]), dim=1).indices
+            best_scores, best_index = merged_scores.gather(1, keep), merged_index.gather(1, keep)
+        return [[(self.gallery.video_ids[int(i)], float(s)) for s, i in zip(row_s, row_i)]
+                for row_s, row_i in zip(best_scores.cpu(), best_index.cpu())]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``pig-lightning search``: rank the videos of a gallery for text queries (online)."""
+    parser = argparse.ArgumentParser(prog="pig-lightning search", description=main.__doc__)
+    parser.add_argument("--index", required=True, help="gallery file written by `pig-lightning index`")
+    parser.add_argument("--ckpt_path", required=True, help="the checkpoint the gallery was built with")
+    parser.add_argument("--query", action="append", default=[], help="a text query (repeatable)")
+    parser.add_argument("--queries_file", default=None, help="a file with one query per line")
+    parser.add_argument("--top_k", "--top-k", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    queries = list(args.query)
+    if args.queries_file:
+        path = Path(args.queries_file)
+        if not path.is_file():
+            parser.error(f"queries file not found: {path}")
+        queries += [line.rstrip("\n") for line in path.read_text().splitlines() if line.strip()]
+    if not queries:
+        parser.error("give at least one --query or a --queries_file")
+    try:
+        retriever = Retriever(args.index, args.ckpt_path, device=args.device)
+        results = retriever.search(queries, args.top_k)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    for query, hits in zip(queries, results):
+        if args.json:
+            print(json.dumps({"query": query, "results": [{"video_id": v, "score": s} for v, s in hits]}))
+        else:
+            print(f"query: {query}")
+            for rank, (video_id, score) in enumerate(hits, start=1):
+                print(f"  {rank:3d}. {video_id}  {score:.4f}")

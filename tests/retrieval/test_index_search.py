@@ -1,0 +1,137 @@
+"""Offline index -> online search, on the synthetic set with a checkpoint trained here."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pig_lightning.cli import run_cli
+from pig_lightning.data.annotations import read_jsonl
+from pig_lightning.retrieval import Gallery, Retriever, build_index
+
+from ..test_cli import write_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synthetic_root):
+    """A checkpoint of a tiny model written by a real (short) fit on the small synthetic set."""
+    tmp = tmp_path_factory.mktemp("trained")
+    config = write_config(tmp, synthetic_root, max_steps=4, val_check_interval=None, limit_val_batches=0)
+    run_cli(["fit", "--config", str(config), "--checkpoint.monitor", "null", "--model.lr", "3e-3",
+             "--model.weight_decay", "0.0"])
+    ckpt = next((tmp / "runs").rglob("last.ckpt"))
+    return ckpt, tmp
+
+
+def test_round_trip_ranks_exactly_as_score(trained, synthetic_root, tmp_path):
+    ckpt, _ = trained
+    gallery_path = build_index(ckpt, Path(synthetic_root) / "train.jsonl", tmp_path / "g.safetensors",
+                               shard_size=10, num_workers=0, dtype="float32", progress=False)
+    gallery = Gallery.load(gallery_path)
+    records = read_jsonl(Path(synthetic_root) / "train.jsonl")
+    assert gallery.video_ids == [r.video_id for r in records] and gallery.embeddings.shape == (24, 32)
+    assert not (tmp_path / "g.safetensors.shards").exists()
+    retriever = Retriever(gallery_path, ckpt)
+    captions = [r.captions[0] for r in records]
+    results = retriever.search(captions, k=5)
+    # the exact ranking of score() on the same embeddings (blocks of 7 videos: merged top-k)
+    retriever.block_size = 7
+    blocked = retriever.search(captions, k=5)
+    assert [[v for v, _ in r] for r in blocked] == [[v for v, _ in r] for r in results]
+    torch.testing.assert_close(torch.tensor([[s for _, s in r] for r in blocked]),
+                               torch.tensor([[s for _, s in r] for r in results]))
+    full = retriever.scores(retriever.encode(captions))
+    for row, res in zip(full, results):
+        top = row.topk(5).indices.tolist()
+        assert [gallery.video_ids[i] for i in top] == [v for v, _ in res]
+        torch.testing.assert_close(torch.tensor([s for _, s in res]), row[top])
+
+
+def test_gallery_embeddings_equal_encode_videos(trained, synthetic_root, tmp_path):
+    ckpt, _ = trained
+    path = build_index(ckpt, Path(synthetic_root) / "val.jsonl", tmp_path / "v.safetensors", num_workers=0,
+                       dtype="float32", progress=False)
+    from pig_lightning.data import VideoTextDataModule
+
+    retriever = Retriever(path, ckpt)
+    dm = VideoTextDataModule(video_root=synthetic_root, val_annotations=f"{synthetic_root}/val.jsonl",
+                             tokenizer=f"{synthetic_root}/tokenizer", num_frames=4, image_size=32,
+                             max_text_length=20, eval_batch_size=10, num_workers=0)
+    dm.setup("validate")
+    batch = next(iter(dm.val_dataloader()))
+    with torch.no_grad():
+        want = retriever.module.encode_videos(batch["frames"])
+    torch.testing.assert_close(Gallery.load(path).embeddings, want)
+
+
+def test_resume_skips_finished_shards(trained, synthetic_root, tmp_path, monkeypatch):
+    ckpt, _ = trained
+    out = tmp_path / "r.safetensors"
+    from pig_lightning.retrieval import indexer
+
+    calls = []
+    real = indexer._Clips.__getitem__
+
+    def counting(self, i):
+        calls.append(self.items[i][0])
+        if len(calls) == 15:  # die in the middle of the second shard
+            raise KeyboardInterrupt
+        return real(self, i)
+
+    monkeypatch.setattr(indexer._Clips, "__getitem__", counting)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(ckpt, Path(synthetic_root) / "train.jsonl", out, shard_size=10, num_workers=0,
+                    batch_size=5, progress=False)
+    assert not out.exists()  # nothing that looks complete
+    shards = sorted(p.name for p in (tmp_path / "r.safetensors.shards").iterdir())
+    assert shards == ["shard_000000.safetensors"]
+    calls.clear()
+    build_index(ckpt, Path(synthetic_root) / "train.jsonl", out, shard_size=10, num_workers=0, batch_size=5,
+                progress=False)
+    assert len(calls) == 14  # shards 2 and 3 only
+    assert len(Gallery.load(out).video_ids) == 24
+
+
+def test_bad_inputs_are_named(trained, synthetic_root, tmp_path, tiny_clip_config):
+    ckpt, tmp = trained
+    path = build_index(ckpt, Path(synthetic_root) / "test.jsonl", tmp_path / "t.safetensors", num_workers=0,
+                       progress=False)
+    retriever = Retriever(path, ckpt)
+    with pytest.raises(ValueError, match="empty query"):
+        retriever.search(["a red circle", "  "])
+    assert len(retriever.search(["a red circle moves left"], k=50)[0]) == 10  # clamped to the gallery
+    with pytest.raises(FileNotFoundError, match="gallery file not found"):
+        Retriever(tmp_path / "missing.safetensors", ckpt)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty gallery"):
+        build_index(ckpt, tmp_path / "empty", tmp_path / "e.safetensors", num_workers=0, progress=False)
+    # a gallery made by another checkpoint is refused, naming both
+    other = tmp_path / "other.ckpt"
+    state = torch.load(ckpt, weights_only=False)
+    state["state_dict"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["state_dict"].items()}
+    torch.save(state, other)
+    with pytest.raises(ValueError, match=r"checkpoint_sha256: gallery '[0-9a-f]+' vs checkpoint '[0-9a-f]+'"):
+        Retriever(path, other)
+
+
+def test_search_command_prints_ranked_ids(trained, synthetic_root, tmp_path):
+    ckpt, _ = trained
+    path = build_index(ckpt, Path(synthetic_root) / "test.jsonl", tmp_path / "c.safetensors", num_workers=0,
+                       progress=False)
+    queries = tmp_path / "q.txt"
+    queries.write_text("a red circle moves left, then a blue square moves up\nfirst a green triangle goes down\n")
+    result = subprocess.run([sys.executable, "-m", "pig_lightning", "search", "--index", str(path), "--ckpt_path",
+                             str(ckpt), "--queries_file", str(queries), "--top-k", "3", "--json"],
+                            capture_output=True, text=True, timeout=120, env={"HF_HUB_OFFLINE": "1",
+                                                                             "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [len(x["results"]) for x in lines] == [3, 3]
+    scores = [r["score"] for r in lines[0]["results"]]
+    assert scores == sorted(scores, reverse=True)
+    bad = subprocess.run([sys.executable, "-m", "pig_lightning", "search", "--index", str(tmp_path / "nope"),
+                          "--ckpt_path", str(ckpt), "--query", "x"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "gallery file not found" in bad.stderr
