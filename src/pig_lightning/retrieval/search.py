@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -16,6 +17,27 @@ from pig_lightning.retrieval.gallery import Gallery, describe_mismatch
 from pig_lightning.retrieval.indexer import load_module, model_identity, preprocessing_of
 
 log = logging.getLogger(__name__)
+
+
+def exact_topk(text_emb: torch.Tensor, gallery: torch.Tensor,
+               score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], k: int,
+               block_size: int = 262_144) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact ``(scores, indices)`` of the ``k`` best gallery items per text, best first.
+
+    The gallery is scored in blocks (kept in its storage dtype, e.g. fp16, and converted per
+    block), and each block's top-k is merged into the running one: memory stays at one
+    ``[texts x block]`` score matrix whatever the gallery size.
+    """
+    best_scores = torch.full((text_emb.shape[0], 0), float("-inf"), device=text_emb.device)
+    best_index = torch.zeros((text_emb.shape[0], 0), dtype=torch.long, device=text_emb.device)
+    for start in range(0, gallery.shape[0], block_size):
+        block = score(text_emb, gallery[start : start + block_size].float())
+        values, index = block.topk(min(k, block.shape[1]), dim=1)
+        merged_scores = torch.cat([best_scores, values], dim=1)
+        merged_index = torch.cat([best_index, index + start], dim=1)
+        keep = merged_scores.topk(min(k, merged_scores.shape[1]), dim=1).indices
+        best_scores, best_index = merged_scores.gather(1, keep), merged_index.gather(1, keep)
+    return best_scores, best_index
 
 
 class Retriever:
@@ -80,15 +102,7 @@ class Retriever:
             log.warning("top-k %d is larger than the gallery (%d videos): returning all %d", k, n, n)
             k = n
         text_emb = self.encode(texts)
-        best_scores = torch.full((len(texts), 0), float("-inf"), device=text_emb.device)
-        best_index = torch.zeros((len(texts), 0), dtype=torch.long, device=text_emb.device)
-        for start in range(0, n, self.block_size):  # exact top-k, merged block by block
-            block = self.module.score(text_emb, self.embeddings[start : start + self.block_size].float())
-            values, index = block.topk(min(k, block.shape[1]), dim=1)
-            merged_scores = torch.cat([best_scores, values], dim=1)
-            merged_index = torch.cat([best_index, index + start], dim=1)
-            keep = merged_scores.topk(min(k, merged_scores.shape[1]), dim=1).indices
-            best_scores, best_index = merged_scores.gather(1, keep), merged_index.gather(1, keep)
+        best_scores, best_index = exact_topk(text_emb, self.embeddings, self.module.score, k, self.block_size)
         return [[(self.gallery.video_ids[int(i)], float(s)) for s, i in zip(row_s, row_i)]
                 for row_s, row_i in zip(best_scores.cpu(), best_index.cpu())]
 
