@@ -1,4 +1,8 @@
-"""Evaluation gives the same numbers on 1 and 2 processes (gloo), with uneven sizes and several captions."""
+"""Evaluation gives the same numbers on 1 and 2 processes (gloo), with uneven sizes and several captions.
+
+The two-tower case gathers embeddings; the single-tower case keeps the video token sets on
+their process and shards the scoring (RetrievalModule._evaluate_sharded).
+"""
 
 from pathlib import Path
 
@@ -32,7 +36,7 @@ def test_one_and_two_processes_agree(synthetic_root, tmp_path, tower_cls):
     torch.manual_seed(0)
     backbone = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=f"{synthetic_root}/tokenizer", image_size=32,
                                  max_text_length=20)
-    module = RetrievalModule(tower_cls(backbone, num_frames=3))
+    module = RetrievalModule(tower_cls(backbone, num_frames=3), dsl=True, write_reports=False)
     dm = VideoTextDataModule(video_root=synthetic_root, val_annotations=subset(synthetic_root, tmp_path, 9),
                              tokenizer=f"{synthetic_root}/tokenizer", num_frames=3, image_size=32,
                              max_text_length=20, eval_batch_size=2, num_workers=0)
@@ -40,5 +44,6 @@ def test_one_and_two_processes_agree(synthetic_root, tmp_path, tower_cls):
     two = validate(module, dm, 2)  # 9 videos over 2 ranks: the sampler pads one duplicate
     assert one["val/num_videos"] == two["val/num_videos"] == 9
     assert one["val/num_texts"] == two["val/num_texts"] == 27
+    assert "val/dsl/t2v/R@1" in two  # DSL too: for the single tower it is computed on the shards
     for key in one:
         assert two[key] == pytest.approx(one[key], abs=1e-6), key

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from transformers import get_cosine_schedule_with_warmup
 
 from pig_lightning.evaluation import DSLSimilarity, EmbeddingSimilarity, retrieval_ranks, summarize_ranks
+from pig_lightning.evaluation.metrics import video_block_ranks
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
 
@@ -191,6 +192,9 @@ class RetrievalModule(L.LightningModule):
         return self._evaluate()[0]
 
     def _evaluate(self) -> tuple[dict[str, float], dict[str, Any]]:
+        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        if distributed and self.tower.kind == "single-tower":
+            return self._evaluate_sharded()
         data = self._gathered()
         # Distributed samplers pad with duplicates: keep the first copy of every index, in order.
         video_index, first = _unique_first(data["video_index"])
@@ -201,9 +205,14 @@ class RetrievalModule(L.LightningModule):
         # scored block by block: the [texts x videos] matrix is never held whole
         sim = EmbeddingSimilarity(texts.to(self.device), videos.to(self.device), self.score)
         ranks = retrieval_ranks(sim, text_video, self.hparams.v2t_protocol)
+        dsl_ranks = retrieval_ranks(DSLSimilarity(sim), text_video, self.hparams.v2t_protocol) if self.hparams.dsl else None
+        return self._summarise(ranks, dsl_ranks, video_index, text_index, text_video)
+
+    def _summarise(self, ranks: dict[str, torch.Tensor], dsl_ranks: dict[str, torch.Tensor] | None,
+                   video_index: torch.Tensor, text_index: torch.Tensor,
+                   text_video: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
         metrics = {**summarize_ranks(ranks["t2v"], "t2v"), **summarize_ranks(ranks["v2t"], "v2t")}
-        if self.hparams.dsl:
-            dsl_ranks = retrieval_ranks(DSLSimilarity(sim), text_video, self.hparams.v2t_protocol)
+        if dsl_ranks is not None:
             metrics.update(summarize_ranks(dsl_ranks["t2v"], "dsl/t2v"))
             metrics.update(summarize_ranks(dsl_ranks["v2t"], "dsl/v2t"))
         metrics["num_videos"] = float(len(video_index))
@@ -216,6 +225,62 @@ class RetrievalModule(L.LightningModule):
             "v2t_rank": ranks["v2t"].tolist(),
         }
         return metrics, per_query
+
+    def _evaluate_sharded(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """Single tower on several processes: texts are gathered, video token sets stay where
+        they were encoded, and every process scores all texts against its own videos.
+
+        t2v: the positive score is shared (max-reduce) and the videos scoring at least as high
+        are counted on every process (sum-reduce); v2t needs only a video's own column, so each
+        process ranks its videos and the ranks are gathered. Padding duplicates are scored by
+        one process only (the first that holds them).
+        """
+        local = {k: torch.cat(v) for k, v in self._eval.items()}
+        self._eval = {}
+        world, rank = dist.get_world_size(), dist.get_rank()
+        small = {k: local[k] for k in ("video_index", "text_index", "text_video", "text_emb")}
+        parts: list[dict[str, torch.Tensor]] = [None] * world  # type: ignore[list-item]
+        dist.all_gather_object(parts, small)
+        text_index, first_t = _unique_first(torch.cat([p["text_index"] for p in parts]))
+        texts = torch.cat([p["text_emb"] for p in parts])[first_t].to(self.device)
+        text_video_global = torch.cat([p["text_video"] for p in parts])[first_t]
+        video_index = torch.unique(torch.cat([p["video_index"] for p in parts]), sorted=True)
+        owner: dict[int, int] = {}
+        for r, part in enumerate(parts):
+            for v in part["video_index"].tolist():
+                owner.setdefault(v, r)
+        seen: set[int] = set()
+        keep = []
+        for i, v in enumerate(local["video_index"].tolist()):
+            if owner[v] == rank and v not in seen:
+                seen.add(v)
+                keep.append(i)
+        keep_t = torch.tensor(keep, dtype=torch.long)
+        columns = torch.searchsorted(video_index, local["video_index"][keep_t]).to(self.device)
+        text_video = torch.searchsorted(video_index, text_video_global).to(self.device)
+        block = self.score(texts, local["video_emb"][keep_t].to(self.device)).float()  # [M, local videos]
+        ranks = self._sharded_ranks(block, text_video, columns, len(video_index), parts)
+        dsl_ranks = None
+        if self.hparams.dsl:  # the softmax over texts is per video column: local too
+            dsl_block = block * torch.softmax(100.0 * block, dim=0)
+            dsl_ranks = self._sharded_ranks(dsl_block, text_video, columns, len(video_index), parts)
+        return self._summarise(ranks, dsl_ranks, video_index, text_index, text_video.cpu())
+
+    def _sharded_ranks(self, block: torch.Tensor, text_video: torch.Tensor, columns: torch.Tensor,
+                       num_videos: int, parts: list) -> dict[str, torch.Tensor]:
+        positive = torch.full((block.shape[0],), float("-inf"), device=block.device)
+        where = (text_video[:, None] == columns[None, :]).nonzero()  # (text, local column) pairs
+        positive[where[:, 0]] = block[where[:, 0], where[:, 1]]
+        dist.all_reduce(positive, op=dist.ReduceOp.MAX)
+        count = (block >= positive[:, None]).sum(dim=1)
+        dist.all_reduce(count, op=dist.ReduceOp.SUM)
+        v2t_local = video_block_ranks(block, text_video, columns, num_videos, self.hparams.v2t_protocol)
+        gathered: list = [None] * len(parts)
+        dist.all_gather_object(gathered, (columns.cpu(), v2t_local.cpu()))
+        v2t = torch.zeros(num_videos, dtype=torch.long)
+        for cols, r in gathered:
+            v2t[cols] = r
+        return {"t2v": count.cpu(), "v2t": v2t}
 
     def _eval_end(self, stage: str) -> None:
         metrics, per_query = self._evaluate()

@@ -135,3 +135,30 @@ def test_search_command_prints_ranked_ids(trained, synthetic_root, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "pig_lightning", "search", "--index", str(tmp_path / "nope"),
                           "--ckpt_path", str(ckpt), "--query", "x"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "gallery file not found" in bad.stderr
+
+
+def test_two_ranks_share_the_shards_and_the_last_one_merges(trained, synthetic_root, tmp_path):
+    ckpt, _ = trained
+    out = tmp_path / "ranks.safetensors"
+    args = dict(shard_size=10, num_workers=0, dtype="float32", progress=False)
+    assert build_index(ckpt, Path(synthetic_root) / "train.jsonl", out, rank=0, world_size=2, **args) is None
+    done = sorted(p.name for p in (tmp_path / "ranks.safetensors.shards").iterdir())
+    assert done == ["shard_000000.safetensors", "shard_000002.safetensors"] and not out.exists()
+    assert build_index(ckpt, Path(synthetic_root) / "train.jsonl", out, rank=1, world_size=2, **args) == out
+    single = build_index(ckpt, Path(synthetic_root) / "train.jsonl", tmp_path / "one.safetensors", **args)
+    a, b = Gallery.load(out), Gallery.load(single)
+    assert a.video_ids == b.video_ids
+    torch.testing.assert_close(a.embeddings, b.embeddings)
+
+
+def test_faiss_flat_backend_matches_the_exact_search(trained, synthetic_root, tmp_path):
+    pytest.importorskip("faiss", reason="the dev install includes faiss-cpu; the extra is optional for users")
+    ckpt, _ = trained
+    path = build_index(ckpt, Path(synthetic_root) / "train.jsonl", tmp_path / "f.safetensors", num_workers=0,
+                       dtype="float32", progress=False)
+    captions = [r.captions[1] for r in read_jsonl(Path(synthetic_root) / "train.jsonl")]
+    exact = Retriever(path, ckpt).search(captions, k=5)
+    approx = Retriever(path, ckpt, backend="faiss", faiss_factory="Flat").search(captions, k=5)
+    assert [[v for v, _ in r] for r in approx] == [[v for v, _ in r] for r in exact]
+    torch.testing.assert_close(torch.tensor([[s for _, s in r] for r in approx]),
+                               torch.tensor([[s for _, s in r] for r in exact]), atol=1e-5, rtol=1e-5)

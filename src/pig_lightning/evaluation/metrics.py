@@ -150,19 +150,28 @@ def video_to_text_ranks(sim: torch.Tensor | Similarity, text_video: torch.Tensor
     ranks = []
     for start in range(0, num_videos, chunk_size):
         stop = min(start + chunk_size, num_videos)
-        block = _block(source.cols(start, stop))  # [num_texts, c]
-        videos = torch.arange(start, stop, device=block.device)
-        if protocol == "group":
-            # group_score[u, j] = max over captions c of video u of sim[c, video j]
-            group_score = torch.full((num_videos, stop - start), float("-inf"), device=block.device)
-            group_score.scatter_reduce_(0, text_video[:, None].expand_as(block), block, reduce="amax")
-            positive = group_score[videos, torch.arange(stop - start, device=block.device)]
-            ranks.append((group_score >= positive[None, :]).sum(dim=0))
-        else:
-            own = text_video[:, None] == videos[None, :]
-            positive = block.masked_fill(~own, float("-inf")).amax(dim=0)  # best own caption per video
-            ranks.append(((block >= positive[None, :]) & ~own).sum(dim=0) + 1)
+        videos = torch.arange(start, stop, device=source.device)
+        ranks.append(video_block_ranks(_block(source.cols(start, stop)), text_video, videos, num_videos, protocol))
     return torch.cat(ranks)
+
+
+def video_block_ranks(block: torch.Tensor, text_video: torch.Tensor, videos: torch.Tensor, num_videos: int,
+                      protocol: str = "group") -> torch.Tensor:
+    """Video->text ranks of the videos ``videos [c]`` from their columns ``block [num_texts, c]``.
+
+    Every text is in ``block``, so the ranks of a set of videos need nothing else: this is
+    what lets a process rank the videos it holds without the others' (sharded evaluation).
+    """
+    c = block.shape[1]
+    if protocol == "group":
+        # group_score[u, j] = max over captions of video u of sim[caption, videos[j]]
+        group_score = torch.full((num_videos, c), float("-inf"), device=block.device)
+        group_score.scatter_reduce_(0, text_video[:, None].expand_as(block), block, reduce="amax")
+        positive = group_score[videos, torch.arange(c, device=block.device)]
+        return (group_score >= positive[None, :]).sum(dim=0)
+    own = text_video[:, None] == videos[None, :]
+    positive = block.masked_fill(~own, float("-inf")).amax(dim=0)  # best own caption per video
+    return ((block >= positive[None, :]) & ~own).sum(dim=0) + 1
 
 
 def summarize_ranks(ranks: torch.Tensor, prefix: str) -> dict[str, float]:

@@ -40,6 +40,24 @@ def exact_topk(text_emb: torch.Tensor, gallery: torch.Tensor,
     return best_scores, best_index
 
 
+def build_faiss_index(embeddings: torch.Tensor, factory: str = "Flat"):
+    """A FAISS inner-product index over ``[N, D]`` vectors (``pip install 'pig-lightning[faiss]'``).
+
+    ``factory`` is a FAISS index-factory string: ``"Flat"`` is exact; approximate ones such as
+    ``"HNSW32"`` or ``"IVF4096,PQ64"`` are for collections beyond a few million videos.
+    """
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ImportError("the FAISS backend needs faiss: pip install 'pig-lightning[faiss]' (or faiss-gpu)") from exc
+    vectors = embeddings.contiguous().numpy()
+    index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:
+        index.train(vectors)
+    index.add(vectors)
+    return index
+
+
 class Retriever:
     """Load a checkpoint and a gallery once; answer ``search(texts, k)`` many times.
 
@@ -50,7 +68,9 @@ class Retriever:
     """
 
     def __init__(self, index: str | Path, ckpt_path: str | Path, device: str = "cpu", block_size: int = 262_144,
-                 interpolation: str = "BICUBIC"):
+                 interpolation: str = "BICUBIC", backend: str = "exact", faiss_factory: str = "Flat"):
+        if backend not in ("exact", "faiss"):
+            raise ValueError(f"backend must be 'exact' or 'faiss', got {backend!r}")
         self.gallery = Gallery.load(index)
         if not self.gallery.video_ids:
             raise ValueError(f"the gallery {index} holds no videos")
@@ -74,6 +94,11 @@ class Retriever:
                 "is possible). Scoring falls back to chunked pairwise scoring.",
                 stacklevel=2,
             )
+        self.faiss_index = None
+        if backend == "faiss":
+            if self.module.tower.kind == "single-tower":
+                raise ValueError("the FAISS backend needs one vector per video; a single-tower gallery cannot use it")
+            self.faiss_index = build_faiss_index(self.gallery.embeddings.float(), faiss_factory)
 
     @torch.no_grad()
     def encode(self, texts: list[str]) -> torch.Tensor:
@@ -102,7 +127,11 @@ class Retriever:
             log.warning("top-k %d is larger than the gallery (%d videos): returning all %d", k, n, n)
             k = n
         text_emb = self.encode(texts)
-        best_scores, best_index = exact_topk(text_emb, self.embeddings, self.module.score, k, self.block_size)
+        if self.faiss_index is not None:
+            scores, index = self.faiss_index.search(text_emb.cpu().numpy(), k)
+            best_scores, best_index = torch.from_numpy(scores), torch.from_numpy(index)
+        else:
+            best_scores, best_index = exact_topk(text_emb, self.embeddings, self.module.score, k, self.block_size)
         return [[(self.gallery.video_ids[int(i)], float(s)) for s, i in zip(row_s, row_i)]
                 for row_s, row_i in zip(best_scores.cpu(), best_index.cpu())]
 
@@ -117,6 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top_k", "--top-k", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--backend", choices=["exact", "faiss"], default="exact",
+                        help="exact matrix-product top-k (default) or a FAISS index (extra dependency)")
+    parser.add_argument("--faiss_factory", default="Flat", help="FAISS index-factory string, e.g. Flat, HNSW32")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     queries = list(args.query)
@@ -128,9 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     if not queries:
         parser.error("give at least one --query or a --queries_file")
     try:
-        retriever = Retriever(args.index, args.ckpt_path, device=args.device)
+        retriever = Retriever(args.index, args.ckpt_path, device=args.device, backend=args.backend,
+                              faiss_factory=args.faiss_factory)
         results = retriever.search(queries, args.top_k)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     for query, hits in zip(queries, results):
