@@ -47,3 +47,32 @@ def test_one_and_two_processes_agree(synthetic_root, tmp_path, tower_cls):
     assert "val/dsl/t2v/R@1" in two  # DSL too: for the single tower it is computed on the shards
     for key in one:
         assert two[key] == pytest.approx(one[key], abs=1e-6), key
+
+
+class RecordingModule(RetrievalModule):
+    """Writes the video indices of every training batch it sees to a file per process."""
+
+    def __init__(self, *args, record_dir: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.record_dir = record_dir
+
+    def on_train_batch_start(self, batch, batch_idx):
+        path = Path(self.record_dir) / f"rank{self.global_rank}.txt"
+        with open(path, "a") as f:
+            f.write(" ".join(map(str, batch["video_index"].tolist())) + "\n")
+
+
+def test_training_processes_see_disjoint_videos(synthetic_root, tmp_path):
+    backbone = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=f"{synthetic_root}/tokenizer", image_size=32,
+                                 max_text_length=20)
+    module = RecordingModule(MeanPoolingTower(backbone, num_frames=2), write_reports=False, record_dir=str(tmp_path))
+    dm = VideoTextDataModule(video_root=synthetic_root, train_annotations=f"{synthetic_root}/train.jsonl",
+                             tokenizer=f"{synthetic_root}/tokenizer", num_frames=2, image_size=32,
+                             max_text_length=20, batch_size=4, num_workers=0)
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=dm)
+    seen = [[int(v) for v in (tmp_path / f"rank{r}.txt").read_text().split()] for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 12  # 24 videos split over 2 processes, 3 batches of 4 each
+    assert not set(seen[0]) & set(seen[1])
+    assert set(seen[0]) | set(seen[1]) == set(range(24))

@@ -112,3 +112,13 @@ def test_an_image_is_a_one_frame_video(tmp_path, suffix):
     frames, idx = PyAVVideoReader(size=16).read(path, lambda n: uniform_indices(n, 1))
     assert frames.shape == (1, 16, 16, 3) and idx.tolist() == [0]
     assert abs(int(frames.mean()) - 200) <= 3
+
+
+def test_a_failing_sampler_is_not_reported_as_a_bad_video(ramp_mp4):
+    from pig_lightning.data.decoding import SamplingError
+
+    def broken(n):
+        raise ValueError("low >= high")
+
+    with pytest.raises(SamplingError, match="frame sampling failed .*ramp.mp4 \\(30 frames\\)"):
+        PyAVVideoReader(size=16).read(ramp_mp4, broken)

@@ -48,3 +48,11 @@ def test_empty_clip_or_zero_frames_raise(fn):
         fn(0, 8)
     with pytest.raises(ValueError, match="num_frames"):
         fn(10, 0)
+
+
+@pytest.mark.parametrize("n", range(1, 30))
+@pytest.mark.parametrize("t", [1, 2, 3, 12])
+def test_jittered_is_valid_for_every_clip_length_and_frame_count(n, t):
+    for seed in range(10):
+        idx = jittered_indices(n, t, np.random.default_rng(seed))
+        assert len(idx) == t and idx.min() >= 0 and idx.max() <= n - 1 and np.all(np.diff(idx) >= 0)

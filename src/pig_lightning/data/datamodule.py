@@ -135,7 +135,7 @@ class VideoTextDataModule(L.LightningDataModule):
         return VideoTextCollator(self.tokenizer, self.max_text_length)
 
     def _world(self) -> tuple[int, int]:
-        trainer = self._trainer if hasattr(self, "_trainer") else None
+        trainer = self.trainer
         if trainer is None:
             return 1, 0
         return trainer.world_size, trainer.global_rank

@@ -20,6 +20,17 @@ from av.video.reformatter import Interpolation, VideoReformatter
 Sampler = Callable[[int], np.ndarray]
 
 
+class SamplingError(ValueError):
+    """The frame sampler failed for a clip (a bug or bad setting, not a bad file)."""
+
+
+def _sample(sampler: Sampler, num_frames: int, path: Path) -> np.ndarray:
+    try:
+        return np.asarray(sampler(num_frames), dtype=np.int64)
+    except Exception as exc:
+        raise SamplingError(f"frame sampling failed for {path} ({num_frames} frames): {exc}") from exc
+
+
 class VideoDecodeError(RuntimeError):
     """A video could not be decoded; the message names the file and the reason."""
 
@@ -81,7 +92,7 @@ class PyAVVideoReader:
                 stream = container.streams.video[0]
                 expected = _stream_frame_count(stream)
                 if expected > 0:
-                    indices = np.asarray(sampler(expected), dtype=np.int64)
+                    indices = _sample(sampler, expected, path)
                     frames, decoded = self._decode_selected(container, stream, indices)
                     if frames is not None:
                         return frames, indices
@@ -94,14 +105,14 @@ class PyAVVideoReader:
                     decoded = sum(1 for _ in container.decode(stream))
             if decoded == 0:
                 raise VideoDecodeError(path, "the video stream holds no decodable frame")
-            indices = np.asarray(sampler(decoded), dtype=np.int64)
+            indices = _sample(sampler, decoded, path)
             with av.open(str(path)) as container:
                 stream = container.streams.video[0]
                 frames, _ = self._decode_selected(container, stream, indices)
             if frames is None:
                 raise VideoDecodeError(path, "frame count changed between two decoding passes")
             return frames, indices
-        except VideoDecodeError:
+        except (VideoDecodeError, SamplingError):
             raise
         except (av.error.FFmpegError, ValueError, IndexError, OSError) as exc:
             raise VideoDecodeError(path, f"{type(exc).__name__}: {exc}") from exc

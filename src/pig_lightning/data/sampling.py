@@ -27,13 +27,15 @@ def jittered_indices(num_available: int, num_frames: int, rng: np.random.Generat
     """Training sampling of the reference recipe (METHOD.md §7).
 
     ``linspace(start, end, num_frames)`` with ``start ~ U[0, interval]``,
-    ``end ~ U[n - 1 - interval, n - 1]`` and ``interval = n // (num_frames - 1)``.
+    ``end ~ U[n - 1 - interval, n - 1]`` and ``interval = n // (num_frames - 1)``, capped at
+    ``(n - 1) // 2`` so the window never inverts.
     """
     _check(num_available, num_frames)
     n = num_available
     if num_frames == 1:
         return np.array([rng.integers(0, n)], dtype=np.int64)
-    interval = n // (num_frames - 1)
+    # Capped so that start <= end for few frames (the reference only runs 12 frames, where it holds).
+    interval = min(n // (num_frames - 1), (n - 1) // 2)
     start = rng.integers(0, interval + 1) if interval > 0 else 0
     end = rng.integers(max(n - 1 - interval, start), n) if interval > 0 else n - 1
     return np.round(np.linspace(start, end, num_frames)).astype(np.int64)
