@@ -68,16 +68,17 @@ class Retriever:
     """
 
     def __init__(self, index: str | Path, ckpt_path: str | Path, device: str = "cpu", block_size: int = 262_144,
-                 interpolation: str = "BICUBIC", backend: str = "exact", faiss_factory: str = "Flat"):
+                 backend: str = "exact", faiss_factory: str = "Flat"):
         if backend not in ("exact", "faiss"):
             raise ValueError(f"backend must be 'exact' or 'faiss', got {backend!r}")
         self.gallery = Gallery.load(index)
         if not self.gallery.video_ids:
             raise ValueError(f"the gallery {index} holds no videos")
         self.module = load_module(ckpt_path, device)
-        mismatch = describe_mismatch(self.gallery, model_identity(self.module, ckpt_path),
-                                     preprocessing_of(self.module, self.gallery.preprocessing.get("interpolation",
-                                                                                                   interpolation)))
+        # Search decodes no video: the resize filter the gallery was built with is taken as given,
+        # every other preprocessing setting must match the checkpoint's.
+        expected = preprocessing_of(self.module, self.gallery.preprocessing.get("interpolation", "BICUBIC"))
+        mismatch = describe_mismatch(self.gallery, model_identity(self.module, ckpt_path), expected)
         if mismatch:
             raise ValueError(f"the gallery {index} was not built by the checkpoint {ckpt_path}: {mismatch}")
         backbone = self.module.tower.backbone
