@@ -1,13 +1,17 @@
-"""Data: annotations, frame sampling, PyAV decoding, transforms, datasets, data modules, synthetic set."""
+"""Data: annotations, frame sampling, PyAV decoding, frame folders, transforms, datasets, data modules, synthetic set."""
 
 from pig_lightning.data.annotations import AnnotationError, VideoRecord, read_jsonl
 from pig_lightning.data.datamodule import SyntheticVideoTextDataModule, VideoTextDataModule
 from pig_lightning.data.decoding import PyAVVideoReader, VideoDecodeError
-from pig_lightning.data.sampling import jittered_indices, uniform_indices
+from pig_lightning.data.frame_folders import FrameFolderReader
+from pig_lightning.data.readers import ClipReader, load_frames
+from pig_lightning.data.sampling import jittered_indices, segment_indices, uniform_indices
 from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
 
 __all__ = [
     "AnnotationError",
+    "ClipReader",
+    "FrameFolderReader",
     "PyAVVideoReader",
     "SyntheticConfig",
     "SyntheticVideoTextDataModule",
@@ -15,7 +19,9 @@ __all__ = [
     "VideoRecord",
     "VideoTextDataModule",
     "jittered_indices",
+    "load_frames",
     "make_synthetic",
     "read_jsonl",
+    "segment_indices",
     "uniform_indices",
 ]

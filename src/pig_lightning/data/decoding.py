@@ -1,34 +1,46 @@
 """Video decoding with PyAV.
 
-The reader opens a file, reads its frame count, asks a sampler for the frame indices,
-decodes the stream once and converts only the sampled frames to RGB, resizing in the
-same call with one reused ``VideoReformatter`` (building a new scaler per frame, as
-``frame.to_ndarray(format="rgb24")`` does, costs several times more).
+:class:`PyAVVideoReader` opens a file, works out how many frames the clip (the whole file, or
+its ``[start, end)`` seconds) holds, asks a sampler for the frame indices and decodes them in
+one of two ways, chosen by the clip's length:
+
+* **decode through** (short clips, e.g. MSR-VTT's 10-30 s): decode the stream once from the
+  clip start and convert only the sampled frames. One keyframe at the start is typical for short
+  clips, so a seek per frame would decode the same GOP again and again;
+* **seek** (long videos, e.g. ActivityNet's 2-3 minutes): jump to the keyframe before each
+  sampled time and decode forward to it, so the cost follows the number of sampled frames and the
+  GOP length, not the video's length.
+
+Both paths address frame ``j`` of a clip as the frame shown at ``clip start + j / fps`` and return
+the same frames for constant-rate video (tested). The frame count comes from the container, with
+a fallback to duration x rate (webm has none) and, when that over-states it, to counting.
+
+Resize and colour conversion happen in one call of a reused ``VideoReformatter``
+(``frame.to_ndarray(format="rgb24")`` builds a new scaler per frame and costs several times
+more). Two resize modes: ``squash`` to ``size x size`` (the reference recipe: aspect ratio not
+kept) and ``crop``: short side to ``size``, then the centre ``size x size``.
 
 Every failure is raised as :class:`VideoDecodeError` naming the file.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
 Sampler = Callable[[int], np.ndarray]
+RESIZE_MODES = ("squash", "crop")
 
 
 class SamplingError(ValueError):
     """The frame sampler failed for a clip (a bug or bad setting, not a bad file)."""
-
-
-def _sample(sampler: Sampler, num_frames: int, path: Path) -> np.ndarray:
-    try:
-        return np.asarray(sampler(num_frames), dtype=np.int64)
-    except Exception as exc:
-        raise SamplingError(f"frame sampling failed for {path} ({num_frames} frames): {exc}") from exc
 
 
 class VideoDecodeError(RuntimeError):
@@ -40,30 +52,32 @@ class VideoDecodeError(RuntimeError):
         super().__init__(f"cannot decode video {self.path}: {reason}")
 
 
-def _stream_frame_count(stream: av.video.stream.VideoStream) -> int:
-    """Frame count from the container, falling back to duration x rate (webm has no count)."""
-    if stream.frames:
-        return int(stream.frames)
-    rate = stream.average_rate or stream.guessed_rate
-    if stream.duration is not None and stream.time_base is not None and rate:
-        return max(int(round(float(stream.duration * stream.time_base) * float(rate))), 0)
-    container = stream.container
-    if container.duration is not None and rate:
-        return max(int(round(container.duration / av.time_base * float(rate))), 0)
-    return 0
+class VideoReader(Protocol):
+    """What the datasets need from a decoding backend (PyAV files, JPEG folders, ...)."""
+
+    def read(self, path: str | Path, sampler: Sampler, start: float | None = None,
+             end: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(frames uint8 [T, size, size, 3], clip frame indices int64 [T])``."""
+        ...
 
 
-class PyAVVideoReader:
-    """Decode sampled frames of a video file to ``uint8 [T, size, size, 3]`` (squash resize).
+def sample_indices(sampler: Sampler, num_frames: int, path: str | Path) -> np.ndarray:
+    try:
+        return np.asarray(sampler(num_frames), dtype=np.int64)
+    except Exception as exc:
+        raise SamplingError(f"frame sampling failed for {path} ({num_frames} frames): {exc}") from exc
 
-    One instance per process (each data-loader worker gets its own copy) so the
-    reformatter and its scaler are reused from clip to clip.
-    """
 
-    def __init__(self, size: int, interpolation: str = "BICUBIC"):
+class FrameConverter:
+    """``av.VideoFrame`` -> ``uint8 [size, size, 3]`` RGB with one reused reformatter."""
+
+    def __init__(self, size: int, resize: str = "squash", interpolation: str = "BICUBIC"):
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
         self.size = size
+        self.resize = resize
         self.interpolation = Interpolation[interpolation.upper()]
         self._reformatter: VideoReformatter | None = None
 
@@ -72,43 +86,143 @@ class PyAVVideoReader:
         state["_reformatter"] = None
         return state
 
-    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+    def scaled_size(self, width: int, height: int) -> tuple[int, int]:
+        if self.resize == "squash":
+            return self.size, self.size
+        scale = self.size / min(width, height)
+        return max(self.size, round(width * scale)), max(self.size, round(height * scale))
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         if self._reformatter is None:
             self._reformatter = VideoReformatter()
+        width, height = self.scaled_size(frame.width, frame.height)
         out = self._reformatter.reformat(
-            frame, width=self.size, height=self.size, format="rgb24", interpolation=self.interpolation
-        )
-        return out.to_ndarray()
+            frame, width=width, height=height, format="rgb24", interpolation=self.interpolation
+        ).to_ndarray()
+        if (width, height) != (self.size, self.size):
+            top, left = (height - self.size) // 2, (width - self.size) // 2
+            out = np.ascontiguousarray(out[top:top + self.size, left:left + self.size])
+        return out
 
-    def read(self, path: str | Path, sampler: Sampler) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(frames uint8 [T, H, W, 3], indices int64 [T])`` for the sampled indices."""
+
+def _stream_frame_count(stream: av.video.stream.VideoStream) -> int:
+    """Frame count from the container, falling back to duration x rate (webm has no count)."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = stream.average_rate or stream.guessed_rate
+    duration = _stream_duration(stream)
+    if duration is not None and rate:
+        return max(int(round(duration * float(rate))), 0)
+    return 0
+
+
+def _stream_duration(stream: av.video.stream.VideoStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    container = stream.container
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Clip:
+    """Frames ``first .. first + count - 1`` of the stream; frame ``j`` of the clip is shown at
+    ``origin + (first + j) / rate`` seconds (``rate`` None: no timing, count frames)."""
+
+    first: int
+    count: int
+    rate: float | None
+    origin: float
+    end_time: float | None  # frames shown at or after this time are past the clip's end
+
+    def time_of(self, j: int | float) -> float:
+        return self.origin + (self.first + j) / self.rate
+
+    @property
+    def seconds(self) -> float:
+        return self.count / self.rate if self.rate else 0.0
+
+
+def _clip_of(stream, path: Path, start: float | None, end: float | None) -> _Clip:
+    total = _stream_frame_count(stream)
+    rate_q = stream.average_rate or stream.guessed_rate
+    rate = float(rate_q) if rate_q else None
+    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    if start is None and end is None:
+        return _Clip(0, total, rate, origin, end_time=None)
+    if rate is None:
+        raise VideoDecodeError(path, "the container states no frame rate, so clip start/end cannot be located")
+    first = int(round((start or 0.0) * rate))
+    if not total and end is None:
+        return _Clip(first, 0, rate, origin, end_time=None)  # length unknown: the caller counts
+    if total and first >= total:
+        raise VideoDecodeError(path, f"clip start {start:.3f} s is at or after the video's end ({total / rate:.3f} s)")
+    stop = int(round(end * rate)) if end is not None else total
+    if total:
+        stop = min(stop, total)
+    stop = max(stop, first + 1)  # a clip shorter than one frame: its nearest frame
+    end_time = origin + (stop - 0.5) / rate if end is not None else None
+    return _Clip(first, stop - first, rate, origin, end_time)
+
+
+class PyAVVideoReader:
+    """Decode the sampled frames of a video file (or a ``[start, end)`` clip of it).
+
+    Args:
+        size: output frames are ``size x size``.
+        interpolation: FFmpeg scaler (reference recipe: bicubic).
+        resize: ``squash`` (aspect not kept) or ``crop`` (short side, centre crop).
+        seek_threshold: clips longer than this many seconds are read by seeking to each sampled
+            frame; shorter ones by decoding through. ``None`` never seeks, ``0`` always does.
+        seek_gap: while seeking, a next frame at most this many seconds ahead is reached by
+            decoding forward instead of another seek.
+
+    One instance per process (each data-loader worker gets its own copy) so the reformatter and
+    its scaler are reused from clip to clip.
+    """
+
+    def __init__(self, size: int, interpolation: str = "BICUBIC", resize: str = "squash",
+                 seek_threshold: float | None = 30.0, seek_gap: float = 2.0):
+        self.convert = FrameConverter(size, resize, interpolation)
+        self.seek_threshold = seek_threshold
+        self.seek_gap = seek_gap
+
+    @property
+    def size(self) -> int:
+        return self.convert.size
+
+    def read(self, path: str | Path, sampler: Sampler, start: float | None = None,
+             end: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(frames uint8 [T, H, W, 3], clip frame indices int64 [T])``."""
         path = Path(path)
         if not path.is_file():
             raise VideoDecodeError(path, "file not found")
         try:
             with av.open(str(path)) as container:
-                if not container.streams.video:
-                    raise VideoDecodeError(path, "the file has no video stream")
-                stream = container.streams.video[0]
-                expected = _stream_frame_count(stream)
-                if expected > 0:
-                    indices = _sample(sampler, expected, path)
-                    frames, decoded = self._decode_selected(container, stream, indices)
-                    if frames is not None:
-                        return frames, indices
-                    # The container over-stated its frame count: sample again from the real one.
-                else:
-                    decoded = None
-            if decoded is None:
-                with av.open(str(path)) as container:
-                    stream = container.streams.video[0]
-                    decoded = sum(1 for _ in container.decode(stream))
-            if decoded == 0:
-                raise VideoDecodeError(path, "the video stream holds no decodable frame")
-            indices = _sample(sampler, decoded, path)
+                stream = self._video_stream(container, path)
+                clip = _clip_of(stream, path, start, end)
+                if clip.count > 0:
+                    indices = sample_indices(sampler, clip.count, path)
+                    if self.seek_threshold is not None and clip.rate and clip.seconds > self.seek_threshold:
+                        frames = self._read_seeking(container, stream, clip, indices)
+                        if frames is not None:
+                            return frames, indices
+                    else:
+                        frames, _ = self._read_through(container, stream, clip, indices)
+                        if frames is not None:
+                            return frames, indices
+            # The container over-stated the frame count (or stated none) or the seeks failed:
+            # count the clip's frames by decoding, then sample again from the real count.
             with av.open(str(path)) as container:
-                stream = container.streams.video[0]
-                frames, _ = self._decode_selected(container, stream, indices)
+                _, count = self._read_through(container, container.streams.video[0], clip, None)
+            if count == 0:
+                where = "" if start is None and end is None else f" between {start} s and {end} s"
+                raise VideoDecodeError(path, f"the video stream holds no decodable frame{where}")
+            clip = dataclasses.replace(clip, count=count)
+            indices = sample_indices(sampler, count, path)
+            with av.open(str(path)) as container:
+                frames, _ = self._read_through(container, container.streams.video[0], clip, indices)
             if frames is None:
                 raise VideoDecodeError(path, "frame count changed between two decoding passes")
             return frames, indices
@@ -117,22 +231,81 @@ class PyAVVideoReader:
         except (av.error.FFmpegError, ValueError, IndexError, OSError) as exc:
             raise VideoDecodeError(path, f"{type(exc).__name__}: {exc}") from exc
 
-    def _decode_selected(self, container, stream, indices: np.ndarray) -> tuple[np.ndarray | None, int]:
-        """Decode from the start, converting only frames in ``indices``.
+    @staticmethod
+    def _video_stream(container, path: Path):
+        if not container.streams.video:
+            raise VideoDecodeError(path, "the file has no video stream")
+        return container.streams.video[0]
 
-        Returns ``(frames, count)``; ``frames`` is None when the stream ended before the last
-        wanted index, and ``count`` is then the number of frames it really holds.
+    def _read_through(self, container, stream, clip: _Clip,
+                      indices: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+        """Decode from the clip start, converting only clip frames in ``indices``.
+
+        Returns ``(frames, count)``; ``frames`` is None when the clip ended before the last
+        wanted index (``count`` is then the number of frames it really holds) or when
+        ``indices`` is None (only count the clip's frames).
         """
-        wanted = set(indices.tolist())
-        last = int(indices.max())
+        wanted = set() if indices is None else set(indices.tolist())
+        last = int(indices.max()) if indices is not None else math.inf
         converted: dict[int, np.ndarray] = {}
+        frames = container.decode(stream)
+        if clip.first:  # jump near the clip start, then skip to it by timestamp
+            container.seek(self._pts(stream, clip.time_of(0)), stream=stream, backward=True)
+            frames = self._from_time(container.decode(stream), clip.time_of(-0.5), container.name)
         count = 0
-        for i, frame in enumerate(container.decode(stream)):
-            count = i + 1
-            if i in wanted:
-                converted[i] = self._to_rgb(frame)
-            if i >= last:
+        for j, frame in enumerate(frames):
+            if clip.end_time is not None and frame.time is not None and frame.time >= clip.end_time:
                 break
-        if len(converted) < len(wanted):
+            count = j + 1
+            if j in wanted:
+                converted[j] = self.convert(frame)
+            if j >= last:
+                break
+        if indices is None or len(converted) < len(wanted):
             return None, count
-        return np.stack([converted[i] for i in indices.tolist()]), count
+        return np.stack([converted[j] for j in indices.tolist()]), count
+
+    @staticmethod
+    def _from_time(frames, earliest: float, name: str):
+        for frame in frames:
+            if frame.time is None:
+                raise VideoDecodeError(name, "frames carry no timestamps, so a clip start cannot be located")
+            if frame.time >= earliest:
+                yield frame
+                break
+        yield from frames
+
+    @staticmethod
+    def _pts(stream, seconds: float) -> int:
+        return int(math.floor(seconds / float(stream.time_base)))
+
+    def _read_seeking(self, container, stream, clip: _Clip, indices: np.ndarray) -> np.ndarray | None:
+        """Seek to the keyframe before each sampled time and decode forward to it.
+
+        Returns None (the caller decodes through instead) when timestamps are missing or the
+        stream ends before a sampled time.
+        """
+        half = 0.5 / clip.rate
+        converted: dict[int, np.ndarray] = {}
+        frames = None
+        position = -math.inf  # time of the last decoded frame
+        for j in sorted(set(indices.tolist())):
+            target = clip.time_of(j)
+            just_sought = False
+            if frames is None or target - position > self.seek_gap:
+                container.seek(self._pts(stream, target), stream=stream, backward=True)
+                frames = container.decode(stream)
+                just_sought = True
+            for frame in frames:
+                if frame.time is None:
+                    return None
+                if just_sought and frame.time > target + half:
+                    return None  # landed after the target (no usable index): decode through instead
+                just_sought = False
+                position = frame.time
+                if frame.time >= target - half:
+                    converted[j] = self.convert(frame)
+                    break
+            else:
+                return None
+        return np.stack([converted[j] for j in indices.tolist()])

@@ -39,3 +39,29 @@ def jittered_indices(num_available: int, num_frames: int, rng: np.random.Generat
     start = rng.integers(0, interval + 1) if interval > 0 else 0
     end = rng.integers(max(n - 1 - interval, start), n) if interval > 0 else n - 1
     return np.round(np.linspace(start, end, num_frames)).astype(np.int64)
+
+
+def segment_indices(num_available: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """TSN / X-Pool training sampling: cut the clip into ``num_frames`` equal segments and take
+    one random frame from each. Segments shorter than a frame repeat their neighbour's frame."""
+    _check(num_available, num_frames)
+    edges = np.linspace(0, num_available, num_frames + 1)
+    low = np.floor(edges[:-1]).astype(np.int64)
+    high = np.maximum(np.floor(edges[1:]).astype(np.int64), low + 1)
+    return np.minimum(rng.integers(low, high), num_available - 1)
+
+
+TRAIN_SAMPLING = ("jittered", "segment", "uniform")
+
+
+def make_sampler(kind: str, num_frames: int, rng: np.random.Generator | None = None):
+    """``n -> indices`` for ``kind`` in ``uniform`` / ``jittered`` / ``segment`` (the random kinds need ``rng``)."""
+    if kind == "uniform":
+        return lambda n: uniform_indices(n, num_frames)
+    if kind not in TRAIN_SAMPLING:
+        raise ValueError(f"sampling must be one of {TRAIN_SAMPLING}, got {kind!r}")
+    if rng is None:
+        raise ValueError(f"{kind!r} sampling is random: give it a numpy Generator")
+    if kind == "jittered":
+        return lambda n: jittered_indices(n, num_frames, rng)
+    return lambda n: segment_indices(n, num_frames, rng)
