@@ -3,6 +3,9 @@
     pig-lightning fit --config conf/demo.yaml
     pig-lightning test --config conf/demo.yaml --ckpt_path runs/demo/version_0/checkpoints/last.ckpt
     pig-lightning make-synthetic data/synthetic
+    pig-lightning convert --format msrvtt_csv --input MSRVTT_train.9k.csv --captions_file MSRVTT_data.json --output train9k.jsonl
+    pig-lightning preprocess videos/ videos_3fps/ --fps 3 --short_side 224
+    pig-lightning data-check --annotations train9k.jsonl --video_root videos_3fps/
     pig-lightning index --ckpt_path last.ckpt --videos data/synthetic/test.jsonl --output gallery.safetensors
     pig-lightning search --index gallery.safetensors --ckpt_path last.ckpt --query "a red circle moves left"
 """
@@ -16,11 +19,12 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from pig_lightning.data.datamodule import VideoTextDataModule
+from pig_lightning.data.skips import DecodeSkipMonitor
 from pig_lightning.module import RetrievalModule
 
 DESCRIPTION = (
     "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
-    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|index|search --help`."
+    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search --help`."
 )
 
 # Values the model and the data both need: set once on the data module, passed on to the model.
@@ -33,6 +37,9 @@ SHARED_WITH_MODEL = {
 
 EXTRA_COMMANDS = {
     "make-synthetic": "pig_lightning.data.synthetic:main",
+    "convert": "pig_lightning.data.convert:main",
+    "preprocess": "pig_lightning.data.preprocess:main",
+    "data-check": "pig_lightning.data.check:main",
     "index": "pig_lightning.retrieval.indexer:main",
     "search": "pig_lightning.retrieval.search:main",
 }
@@ -52,6 +59,7 @@ class PigLightningCLI(LightningCLI):
                 "checkpoint.save_last": True,
             }
         )
+        parser.add_lightning_class_args(DecodeSkipMonitor, "decode_skips")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.add_argument(

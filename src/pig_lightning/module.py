@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +14,7 @@ import torch
 import torch.distributed as dist
 from transformers import get_cosine_schedule_with_warmup
 
+from pig_lightning.atomic import write_json_atomic
 from pig_lightning.evaluation import DSLSimilarity, EmbeddingSimilarity, retrieval_ranks, summarize_ranks
 from pig_lightning.evaluation.metrics import video_block_ranks
 from pig_lightning.losses import symmetric_infonce
@@ -308,11 +308,7 @@ class RetrievalModule(L.LightningModule):
             "config_hash": hashlib.sha256(hparams.encode()).hexdigest()[:16],
             "per_query": per_query,
         }
-        path = Path(log_dir) / f"{stage}_report.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report))
-        os.replace(tmp, path)
+        write_json_atomic(Path(log_dir) / f"{stage}_report.json", report)
 
     def on_validation_epoch_start(self) -> None:
         self._eval_start()

@@ -7,6 +7,7 @@ import pytest
 from pig_lightning.data.decoding import PyAVVideoReader, VideoDecodeError
 from pig_lightning.data.sampling import uniform_indices
 from pig_lightning.data.synthetic import write_mp4
+from tests.data.video_factory import write_bad_videos
 
 
 def grey_ramp(num_frames: int, size: int = 32) -> np.ndarray:
@@ -68,29 +69,9 @@ def test_webm_without_frame_count_falls_back_to_duration(tmp_path):
     assert np.abs(frame_levels(out) - idx).max() <= 1
 
 
-def _bad_files(tmp_path: Path, ramp_mp4: Path) -> dict[str, Path]:
-    zero = tmp_path / "zero.mp4"
-    zero.write_bytes(b"")
-    garbage = tmp_path / "garbage.mp4"
-    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
-    truncated = tmp_path / "truncated.mp4"
-    truncated.write_bytes(ramp_mp4.read_bytes()[:600])
-    audio = tmp_path / "audio.mp4"
-    with av.open(str(audio), "w", format="mp4") as c:
-        s = c.add_stream("aac", rate=16000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
-        frame.sample_rate = 16000
-        for p in s.encode(frame):
-            c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return {"missing": tmp_path / "nope.mp4", "zero": zero, "garbage": garbage, "truncated": truncated,
-            "audio-only": audio}
-
-
 @pytest.mark.parametrize("kind", ["missing", "zero", "garbage", "truncated", "audio-only"])
 def test_bad_videos_raise_an_error_naming_the_file(tmp_path, ramp_mp4, kind):
-    path = _bad_files(tmp_path, ramp_mp4)[kind]
+    path = write_bad_videos(tmp_path, ramp_mp4)[kind]
     with pytest.raises(VideoDecodeError) as info:
         PyAVVideoReader(size=16).read(path, lambda n: uniform_indices(n, 4))
     assert str(path) in str(info.value)

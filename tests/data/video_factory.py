@@ -58,3 +58,25 @@ def write_frame_folder(folder: Path, frames: np.ndarray) -> Path:
             for p in s.encode():
                 c.mux(p)
     return folder
+
+
+def write_bad_videos(folder: Path, good_mp4: Path) -> dict[str, Path]:
+    """The broken files users meet: missing, zero-byte, garbage, truncated and audio-only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    zero = folder / "zero.mp4"
+    zero.write_bytes(b"")
+    garbage = folder / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
+    truncated = folder / "truncated.mp4"
+    truncated.write_bytes(good_mp4.read_bytes()[:600])
+    audio = folder / "audio.mp4"
+    with av.open(str(audio), "w", format="mp4") as c:
+        s = c.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for p in s.encode(frame):
+            c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return {"missing": folder / "nope.mp4", "zero": zero, "garbage": garbage, "truncated": truncated,
+            "audio-only": audio}

@@ -16,11 +16,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from pig_lightning.atomic import atomic_path
 
 RESERVED_KEYS = ("video_id", "video", "captions", "start", "end")
 
@@ -115,15 +115,7 @@ def read_jsonl(path: str | Path) -> list[VideoRecord]:
 
 def write_jsonl(records: Iterable[VideoRecord], path: str | Path) -> Path:
     """Write records in the generic format, atomically (a temp file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+    return Path(path)

@@ -8,14 +8,19 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader, SequentialSampler
 
-from pig_lightning.data.annotations import VideoRecord, read_jsonl
+from pig_lightning.data.annotations import VideoRecord
 from pig_lightning.data.datasets import (
+    DECODE_ERROR_POLICIES,
     EpochAwareSampler,
     EvalVideoTextDataset,
     TrainVideoTextDataset,
     VideoTextCollator,
+    resolve_video_path,
 )
-from pig_lightning.data.decoding import PyAVVideoReader
+from pig_lightning.data.formats import read_annotations
+from pig_lightning.data.preprocess import find_preprocessing, settings_differences
+from pig_lightning.data.readers import ClipReader
+from pig_lightning.data.sampling import TRAIN_SAMPLING
 from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
 from pig_lightning.loading import load_tokenizer
 
@@ -23,16 +28,23 @@ log = logging.getLogger(__name__)
 
 
 class VideoTextDataModule(L.LightningDataModule):
-    """Videos and captions in the generic JSON-lines annotation format.
+    """Videos (files or JPEG frame folders) and captions from annotation files.
 
     The values both model and data need (``num_frames``, ``image_size``,
     ``max_text_length``, ``tokenizer``) are set here once; the CLI passes them on to the model.
 
     Args:
         video_root: folder the annotation ``video`` paths are relative to.
-        train_annotations, val_annotations, test_annotations: JSONL files (see
-            :mod:`pig_lightning.data.annotations`); a stage without a file has no loader.
+        train_annotations, val_annotations, test_annotations: annotation files (generic JSONL,
+            see :mod:`pig_lightning.data.annotations`, or ``format``); a stage without a file has
+            no loader.
         predict_annotations: videos to embed with ``predict`` (default: the test file).
+        format: how the annotation files are written: ``jsonl`` (generic) or a benchmark's own
+            files (``msrvtt_csv``, ``msrvtt_jsonl``, ``msvd``, ``didemo``, ``activitynet``,
+            ``vatex``, ``lsmdc``, ...; see :mod:`pig_lightning.data.formats`). Every split uses it;
+            for mixed formats convert to JSONL first (``pig-lightning convert``).
+        format_options: passed to the reader: ``captions_file``, ``split``, ``video_pattern``,
+            ``use_span``.
         tokenizer: hub id or folder of the caption tokenizer (the CLIP checkpoint's).
         num_frames: frames sampled per video (jittered for training, uniform for evaluation).
         image_size: frames are squash-resized to ``image_size x image_size``.
@@ -42,6 +54,16 @@ class VideoTextDataModule(L.LightningDataModule):
         num_workers: data-loader processes per training process.
         seed: the frame jitter and caption choice depend only on (seed, epoch, video).
         interpolation: PyAV/FFmpeg resize filter (reference recipe: bicubic).
+        resize: ``squash`` to a square (reference recipe) or ``crop`` (short side, centre crop).
+        train_sampling: ``jittered`` (reference recipe), ``segment`` (TSN / X-Pool: one random
+            frame per equal segment) or ``uniform``. Evaluation is always uniform.
+        seek_threshold: clips longer than this (seconds) are read by seeking to each sampled
+            frame, shorter ones by decoding through (see ``decoding.py``); null never seeks.
+        frame_folder_fps: extraction rate of JPEG frame folders, needed for clips with start/end.
+        on_decode_error: ``raise`` stops at the first training video that cannot be decoded;
+            ``skip`` replaces it by another, counts and logs it (console and TensorBoard
+            ``data/skipped_videos``). Evaluation always raises (a skipped test video would
+            change the metrics).
     """
 
     def __init__(
@@ -60,6 +82,13 @@ class VideoTextDataModule(L.LightningDataModule):
         num_workers: int = 4,
         seed: int = 42,
         interpolation: str = "BICUBIC",
+        resize: str = "squash",
+        train_sampling: str = "jittered",
+        seek_threshold: float | None = 30.0,
+        frame_folder_fps: float | None = None,
+        on_decode_error: str = "raise",
+        format: str = "jsonl",
+        format_options: dict | None = None,
     ):
         super().__init__()
         for name, value in (("num_frames", num_frames), ("image_size", image_size),
@@ -83,6 +112,18 @@ class VideoTextDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.interpolation = interpolation
+        self.resize = resize
+        self.train_sampling = train_sampling
+        self.seek_threshold = seek_threshold
+        self.frame_folder_fps = frame_folder_fps
+        self.on_decode_error = on_decode_error
+        self.format = format
+        self.format_options = dict(format_options or {})
+        if on_decode_error not in DECODE_ERROR_POLICIES:
+            raise ValueError(f"data.on_decode_error must be one of {DECODE_ERROR_POLICIES}, got {on_decode_error!r}")
+        if train_sampling not in TRAIN_SAMPLING:
+            raise ValueError(f"data.train_sampling must be one of {TRAIN_SAMPLING}, got {train_sampling!r}")
+        self._reader()  # validates resize / interpolation now, not in a worker
         self._tokenizer = None
         self._datasets: dict[str, object] = {}
 
@@ -96,10 +137,11 @@ class VideoTextDataModule(L.LightningDataModule):
         path = self.annotations[split]
         if path is None:
             raise ValueError(f"no {split} annotation file is configured (data.{split}_annotations)")
-        return read_jsonl(path)
+        return read_annotations(path, self.format, **self.format_options)
 
-    def _reader(self) -> PyAVVideoReader:
-        return PyAVVideoReader(self.image_size, self.interpolation)
+    def _reader(self) -> ClipReader:
+        return ClipReader(self.image_size, resize=self.resize, interpolation=self.interpolation,
+                          seek_threshold=self.seek_threshold, frame_folder_fps=self.frame_folder_fps)
 
     def setup(self, stage: str | None = None) -> None:
         root = Path(self.video_root)
@@ -112,10 +154,14 @@ class VideoTextDataModule(L.LightningDataModule):
                 continue
             records = self._records(split)
             if split == "train":
-                self._datasets[split] = TrainVideoTextDataset(records, root, self._reader(), self.num_frames, self.seed)
+                self._datasets[split] = TrainVideoTextDataset(
+                    records, root, self._reader(), self.num_frames, self.seed, sampling=self.train_sampling,
+                    on_decode_error=self.on_decode_error,
+                )
             else:
                 self._datasets[split] = EvalVideoTextDataset(records, root, self._reader(), self.num_frames)
             log.info("%s: %d videos from %s", split, len(records), self.annotations[split])
+        self._warn_on_preprocessing_drift(root)
         if stage == "fit" and "train" not in self._datasets:
             raise ValueError("fit needs data.train_annotations")
         if stage == "fit" and self.selects_on_test:
@@ -124,6 +170,36 @@ class VideoTextDataModule(L.LightningDataModule):
                 "same file (%s). This is the reference recipe's choice; results selected this way are optimistic. "
                 "Give a held-out val_annotations file to select on validation data.", self.annotations["val"],
             )
+
+    def preprocessing_by_split(self, root: Path, probes: int = 3) -> dict[str, dict | None]:
+        """The ``pig-lightning preprocess`` settings of each loaded split, read next to a few of
+        its videos (first, middle, last); a split whose probes disagree is reported as mixed."""
+        found: dict[str, dict | None] = {}
+        for split, dataset in self._datasets.items():
+            records = dataset.records
+            picks = sorted({0, len(records) // 2, len(records) - 1})[:probes]
+            settings = [find_preprocessing(resolve_video_path(root, records[i]), root) for i in picks]
+            for other in settings[1:]:
+                if settings_differences(settings[0], other):
+                    log.warning("the %s videos were not all preprocessed the same way (%s): e.g. %s vs %s",
+                                split, ", ".join(settings_differences(settings[0], other)), settings[0], other)
+            found[split] = settings[0]
+        return found
+
+    def _warn_on_preprocessing_drift(self, root: Path) -> None:
+        found = self.preprocessing_by_split(root)
+        if "train" not in found:
+            return
+        for split in ("val", "test"):
+            if split in found:
+                differences = settings_differences(found["train"], found[split])
+                if differences:
+                    log.warning(
+                        "train and %s videos were preprocessed differently (%s): train %s, %s %s. Models see other "
+                        "pixels at test time than in training; re-run `pig-lightning preprocess` with the same "
+                        "settings for both.", split, ", ".join(differences), _describe(found["train"]), split,
+                        _describe(found[split]),
+                    )
 
     @property
     def selects_on_test(self) -> bool:
@@ -179,6 +255,12 @@ class VideoTextDataModule(L.LightningDataModule):
         return self._eval_loader("predict")
 
 
+def _describe(settings: dict | None) -> str:
+    if settings is None:
+        return "(original files, not preprocessed)"
+    return "(" + ", ".join(f"{k}={settings.get(k)}" for k in ("fps", "short_side", "codec", "crf")) + ")"
+
+
 class SyntheticVideoTextDataModule(VideoTextDataModule):
     """The embedded synthetic set (see :mod:`pig_lightning.data.synthetic`).
 
@@ -204,6 +286,9 @@ class SyntheticVideoTextDataModule(VideoTextDataModule):
         num_workers: int = 0,
         seed: int = 42,
         interpolation: str = "BICUBIC",
+        resize: str = "squash",
+        train_sampling: str = "jittered",
+        on_decode_error: str = "raise",
     ):
         cfg = SyntheticConfig(
             num_train=num_train, num_val=num_val, num_test=num_test, captions_per_video=captions_per_video,
@@ -225,4 +310,7 @@ class SyntheticVideoTextDataModule(VideoTextDataModule):
             num_workers=num_workers,
             seed=seed,
             interpolation=interpolation,
+            resize=resize,
+            train_sampling=train_sampling,
+            on_decode_error=on_decode_error,
         )

@@ -5,10 +5,17 @@ indices; evaluation items carry uniformly sampled frames and *all* captions of t
 so every video is decoded once per evaluation however many captions it has. Randomness
 depends only on ``(seed, epoch, index)``: results do not change with the number of
 data-loader workers or processes.
+
+A training video that cannot be decoded either stops the run (``on_decode_error="raise"``, the
+default) or, with ``"skip"``, is replaced by another video drawn from ``(seed, epoch, index)``;
+the item then carries ``decode_skips`` (file, reason) so the run can count and log the event
+(:class:`~pig_lightning.data.skips.DecodeSkipMonitor`). Evaluation never skips: a missing test
+video would silently change the metrics.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +25,13 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from pig_lightning.data.annotations import VideoRecord
-from pig_lightning.data.decoding import PyAVVideoReader
-from pig_lightning.data.sampling import jittered_indices, uniform_indices
+from pig_lightning.data.decoding import VideoDecodeError, VideoReader
+from pig_lightning.data.sampling import make_sampler, uniform_indices
 from pig_lightning.data.transforms import to_clip_tensor
+
+log = logging.getLogger(__name__)
+
+DECODE_ERROR_POLICIES = ("raise", "skip")
 
 
 def resolve_video_path(video_root: Path, record: VideoRecord) -> Path:
@@ -29,28 +40,49 @@ def resolve_video_path(video_root: Path, record: VideoRecord) -> Path:
 
 
 class TrainVideoTextDataset(Dataset):
-    """Item ``(index, epoch)`` -> frames (jittered sampling) and one random caption."""
+    """Item ``(index, epoch)`` -> frames (``sampling``: jittered / segment / uniform) and one random caption."""
 
-    def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: PyAVVideoReader,
-                 num_frames: int, seed: int = 0):
+    def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: VideoReader,
+                 num_frames: int, seed: int = 0, sampling: str = "jittered", on_decode_error: str = "raise",
+                 max_replacements: int = 10):
+        if on_decode_error not in DECODE_ERROR_POLICIES:
+            raise ValueError(f"on_decode_error must be one of {DECODE_ERROR_POLICIES}, got {on_decode_error!r}")
+        make_sampler(sampling, num_frames, np.random.default_rng(0))  # validates the name
         self.records = list(records)
         self.video_root = Path(video_root)
         self.reader = reader
         self.num_frames = num_frames
         self.seed = seed
+        self.sampling = sampling
+        self.on_decode_error = on_decode_error
+        self.max_replacements = max_replacements
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
-        record = self.records[index]
         rng = np.random.default_rng([self.seed, epoch, index])
-        caption = record.captions[int(rng.integers(len(record.captions)))]
-        frames, _ = self.reader.read(
-            resolve_video_path(self.video_root, record), lambda n: jittered_indices(n, self.num_frames, rng)
-        )
-        return {"frames": to_clip_tensor(frames), "captions": [caption], "video_index": index}
+        skips: list[tuple[str, str]] = []
+        for _ in range(self.max_replacements + 1):
+            record = self.records[index]
+            caption = record.captions[int(rng.integers(len(record.captions)))]
+            path = resolve_video_path(self.video_root, record)
+            try:
+                frames, _ = self.reader.read(path, make_sampler(self.sampling, self.num_frames, rng),
+                                             record.start, record.end)
+            except VideoDecodeError as exc:
+                if self.on_decode_error == "raise":
+                    raise
+                log.warning("skipping training video %s (%s): %s", record.video_id, exc.path, exc.reason)
+                skips.append((exc.path, exc.reason))
+                index = int(rng.integers(len(self.records)))  # the replacement, from (seed, epoch, index)
+                continue
+            return {"frames": to_clip_tensor(frames), "captions": [caption], "video_index": index,
+                    "decode_skips": skips}
+        raise VideoDecodeError(skips[-1][0], f"{len(skips)} videos in a row could not be decoded "
+                                             f"(on_decode_error=skip); the data set looks broken, last error: "
+                                             f"{skips[-1][1]}. Run `pig-lightning data-check`.")
 
 
 class EvalVideoTextDataset(Dataset):
@@ -60,7 +92,7 @@ class EvalVideoTextDataset(Dataset):
     numbered in annotation order (video 0's captions first).
     """
 
-    def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: PyAVVideoReader,
+    def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: VideoReader,
                  num_frames: int):
         self.records = list(records)
         self.video_root = Path(video_root)
@@ -80,7 +112,8 @@ class EvalVideoTextDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         frames, _ = self.reader.read(
-            resolve_video_path(self.video_root, record), lambda n: uniform_indices(n, self.num_frames)
+            resolve_video_path(self.video_root, record), lambda n: uniform_indices(n, self.num_frames),
+            record.start, record.end,
         )
         return {
             "frames": to_clip_tensor(frames),
@@ -128,6 +161,8 @@ class VideoTextCollator:
                 [b for b, item in enumerate(items) for _ in item["captions"]], dtype=torch.long
             ),
         }
+        if "decode_skips" in items[0]:
+            batch["decode_skips"] = [skip for item in items for skip in item["decode_skips"]]
         if "text_offset" in items[0]:
             batch["text_index"] = torch.tensor(
                 [item["text_offset"] + k for item in items for k in range(len(item["captions"]))], dtype=torch.long

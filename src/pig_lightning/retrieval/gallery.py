@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from pig_lightning.atomic import atomic_path
 
 FORMAT = "pig-lightning-gallery/1"
 
@@ -54,9 +55,8 @@ class Gallery:
             "model": json.dumps(self.model, sort_keys=True),
             "preprocessing": json.dumps(self.preprocessing, sort_keys=True),
         }
-        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-        save_file({"embeddings": self.embeddings.contiguous()}, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file({"embeddings": self.embeddings.contiguous()}, str(tmp), metadata=metadata)
         return path
 
     @classmethod

@@ -1,0 +1,53 @@
+"""Atomic file writes: a file either appears complete under its name or not at all.
+
+Everything this project writes that a later run trusts (annotation files, reports, gallery
+shards, preprocessed videos, settings) goes through :func:`atomic_path`: the content is written
+to a hidden temporary file in the same folder and renamed into place, so an interrupted run
+never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TEMP_MARKER = ".partial"
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; it replaces ``path`` when the block succeeds and
+    is removed when it fails. ``suffix`` (e.g. ``.mp4``) lets writers that pick a format from the
+    file name see the right one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{TEMP_MARKER}{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def is_temporary(path: str | Path) -> bool:
+    """Whether ``path`` is a leftover of an interrupted :func:`atomic_path` write."""
+    name = Path(path).name
+    return name.startswith(".") and TEMP_MARKER in name
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path: str | Path, data: Any, indent: int | None = None) -> Path:
+    return write_text_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")

@@ -1,0 +1,223 @@
+"""``pig-lightning data-check``: find the videos and captions that would break or bias a run.
+
+Before a long training run, scan an annotation file and its video root once::
+
+    pig-lightning data-check --annotations data/msrvtt/train9k.jsonl --video_root data/msrvtt/videos \\
+        --tokenizer openai/clip-vit-base-patch32 --max_text_length 50 --output check.json
+
+Each video is opened and the frames a run would sample are decoded with the same reader as
+training (so a file that passes here decodes in training). Problems found:
+
+* ``missing``: the file (or frame folder) does not exist;
+* ``zero-length``: an empty file, or a stream with no decodable frame;
+* ``audio-only``: the file has no video stream;
+* ``unreadable``: anything else FFmpeg refuses (corrupt, truncated, unknown codec);
+* ``clip-out-of-range``: the record's start lies after the end of the video;
+* ``too-short``: fewer frames than ``--min_frames`` (a run would repeat frames to pad);
+* ``empty-caption`` (generic JSONL only: other readers refuse the file at the first one) and
+  ``caption-too-long``: more tokens than ``--max_text_length`` (truncated in training; needs
+  ``--tokenizer``).
+
+The JSON report lists every problem with the video id, file and reason; the exit code is 1 when
+any was found (2 when the annotation file itself cannot be read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pig_lightning.atomic import write_json_atomic
+from pig_lightning.data.annotations import AnnotationError, VideoRecord, parse_record
+from pig_lightning.data.datasets import resolve_video_path
+from pig_lightning.data.decoding import VideoDecodeError
+from pig_lightning.data.formats import FORMATS, read_annotations
+from pig_lightning.data.readers import ClipReader
+from pig_lightning.data.sampling import uniform_indices
+
+log = logging.getLogger(__name__)
+
+VIDEO_PROBLEMS = ("missing", "zero-length", "audio-only", "unreadable", "clip-out-of-range", "too-short")
+CAPTION_PROBLEMS = ("empty-caption", "caption-too-long")
+
+
+def read_records_leniently(path: str | Path, format: str, **options: Any) -> tuple[list[VideoRecord], list[dict]]:
+    """Records plus the caption problems a strict reader would stop at (generic JSONL only).
+
+    For ``jsonl``, empty captions are reported (and dropped from the record) instead of failing
+    the whole file; other formats are read strictly.
+    """
+    if format != "jsonl":
+        return read_annotations(path, format, **options), []
+    records, problems = [], []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise AnnotationError(f"{where}: not valid JSON ({exc.msg})") from exc
+            captions = row.get("captions") if isinstance(row, dict) else None
+            if isinstance(captions, list) and any(isinstance(c, str) and not c.strip() for c in captions):
+                kept = [c for c in captions if not (isinstance(c, str) and not c.strip())]
+                problems.append({"kind": "empty-caption", "video_id": str(row.get("video_id")), "path": where,
+                                 "detail": f"{len(captions) - len(kept)} empty caption(s)"})
+                row = {**row, "captions": kept or ["(empty)"]}
+            records.append(parse_record(row, where))
+    if not records:
+        raise AnnotationError(f"{path}: no annotation records")
+    return records, problems
+
+
+class _VideoProbe:
+    """Decode what a run would decode; classify failures (picklable for worker processes)."""
+
+    def __init__(self, video_root: Path, num_frames: int, min_frames: int, size: int, frame_folder_fps: float | None):
+        self.video_root = video_root
+        self.num_frames = num_frames
+        self.min_frames = min_frames
+        self.reader = ClipReader(size, frame_folder_fps=frame_folder_fps)
+
+    def __call__(self, record: VideoRecord) -> dict | None:
+        path = resolve_video_path(self.video_root, record)
+        counted: list[int] = []
+
+        def sampler(n: int):
+            counted.append(n)
+            return uniform_indices(n, self.num_frames)
+
+        try:
+            self.reader.read(path, sampler, record.start, record.end)
+        except VideoDecodeError as exc:
+            return self._problem(record, path, classify(path, exc.reason), exc.reason)
+        available = counted[-1]
+        if available < self.min_frames:
+            return self._problem(record, path, "too-short", f"{available} frames, fewer than {self.min_frames}")
+        return None
+
+    @staticmethod
+    def _problem(record: VideoRecord, path: Path, kind: str, detail: str) -> dict:
+        return {"kind": kind, "video_id": record.video_id, "path": str(path), "detail": detail}
+
+
+def classify(path: Path, reason: str) -> str:
+    if reason in ("file not found", "frame folder not found"):
+        return "missing"
+    if path.is_file() and path.stat().st_size == 0:
+        return "zero-length"
+    if "no video stream" in reason:
+        return "audio-only"
+    if "no decodable frame" in reason or "no frame files" in reason:
+        return "zero-length"
+    if "clip start" in reason:
+        return "clip-out-of-range"
+    return "unreadable"
+
+
+def caption_lengths(records: list[VideoRecord], tokenizer_source: str, max_text_length: int) -> list[dict]:
+    from pig_lightning.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_source)
+    problems = []
+    for record in records:
+        lengths = [len(ids) for ids in tokenizer(list(record.captions))["input_ids"]]
+        long = [(i, n) for i, n in enumerate(lengths) if n > max_text_length]
+        if long:
+            detail = ", ".join(f"caption {i}: {n} tokens" for i, n in long)
+            problems.append({"kind": "caption-too-long", "video_id": record.video_id, "path": record.video,
+                             "detail": f"{detail} (> {max_text_length}, truncated in training)"})
+    return problems
+
+
+def check_dataset(annotations: str | Path, video_root: str | Path, format: str = "jsonl",
+                  format_options: dict | None = None, num_frames: int = 12, min_frames: int | None = None,
+                  tokenizer: str | None = None, max_text_length: int = 32, workers: int = 0,
+                  frame_folder_fps: float | None = None, progress: bool = True) -> dict:
+    """Scan a data set; returns the report (see the module docstring)."""
+    video_root = Path(video_root)
+    if not video_root.is_dir():
+        raise FileNotFoundError(f"video folder not found: {video_root} (--video_root)")
+    records, problems = read_records_leniently(annotations, format, **(format_options or {}))
+    probe = _VideoProbe(video_root, num_frames, num_frames if min_frames is None else min_frames, 32, frame_folder_fps)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(tqdm(pool.map(probe, records, chunksize=8), total=len(records), desc="checking videos",
+                                disable=not progress))
+    else:
+        results = [probe(r) for r in tqdm(records, desc="checking videos", disable=not progress)]
+    problems += [p for p in results if p is not None]
+    if tokenizer is not None:
+        problems += caption_lengths(records, tokenizer, max_text_length)
+    counts = Counter(p["kind"] for p in problems)
+    return {
+        "annotations": str(annotations),
+        "format": format,
+        "video_root": str(video_root),
+        "num_videos": len(records),
+        "num_captions": sum(len(r.captions) for r in records),
+        "settings": {"num_frames": num_frames, "min_frames": probe.min_frames, "tokenizer": tokenizer,
+                     "max_text_length": max_text_length if tokenizer else None},
+        "counts": {kind: counts.get(kind, 0) for kind in VIDEO_PROBLEMS + CAPTION_PROBLEMS},
+        "num_problems": len(problems),
+        "problems": problems,
+    }
+
+
+def summary(report: dict) -> str:
+    found = {k: v for k, v in report["counts"].items() if v}
+    head = f"checked {report['num_videos']} videos, {report['num_captions']} captions: "
+    if not found:
+        return head + "no problems found"
+    lines = [head + ", ".join(f"{v} {k}" for k, v in found.items())]
+    for p in report["problems"][:10]:
+        lines.append(f"  {p['kind']}: {p['video_id']} {p['path']}: {p['detail']}")
+    if len(report["problems"]) > 10:
+        lines.append(f"  ... {len(report['problems']) - 10} more in the JSON report")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``pig-lightning data-check``: scan annotations and videos; exit 1 when problems are found."""
+    parser = argparse.ArgumentParser(prog="pig-lightning data-check", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--annotations", required=True, help="annotation file")
+    parser.add_argument("--video_root", required=True, help="folder the video paths are relative to")
+    parser.add_argument("--format", default="jsonl", choices=list(FORMATS), metavar="FORMAT",
+                        help="annotation format (default: jsonl; see `pig-lightning convert --help`)")
+    parser.add_argument("--captions_file", default=None)
+    parser.add_argument("--split", default=None)
+    parser.add_argument("--video_pattern", default=None)
+    parser.add_argument("--num_frames", type=int, default=12, help="frames a run samples (decoded here)")
+    parser.add_argument("--min_frames", type=int, default=None, help="report shorter videos (default: num_frames)")
+    parser.add_argument("--tokenizer", default=None, help="check caption lengths with this tokenizer")
+    parser.add_argument("--max_text_length", type=int, default=32)
+    parser.add_argument("--frame_folder_fps", type=float, default=None)
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--output", default=None, help="write the JSON report here")
+    args = parser.parse_args(argv)
+    options = {k: getattr(args, k) for k in ("captions_file", "split", "video_pattern") if getattr(args, k)}
+    try:
+        report = check_dataset(args.annotations, args.video_root, args.format, options, args.num_frames,
+                               args.min_frames, args.tokenizer, args.max_text_length, args.workers,
+                               args.frame_folder_fps)
+    except (AnnotationError, FileNotFoundError, ValueError) as exc:
+        print(f"data-check: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    if args.output:
+        write_json_atomic(args.output, report, indent=2)
+    print(summary(report))
+    if args.output:
+        print(f"report written to {args.output}")
+    if report["num_problems"]:
+        raise SystemExit(1)

@@ -1,0 +1,140 @@
+"""on_decode_error: raise | skip, with every kind of broken file; skips counted and logged."""
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from pig_lightning.cli import run_cli
+from pig_lightning.data import ClipReader, VideoDecodeError, read_jsonl
+from pig_lightning.data.annotations import VideoRecord, write_jsonl
+from pig_lightning.data.datasets import TrainVideoTextDataset
+from tests.conftest import TINY_CLIP
+from tests.data.video_factory import write_bad_videos
+
+BAD_KINDS = ("missing", "zero", "garbage", "truncated", "audio-only")
+
+
+@pytest.fixture()
+def mixed_records(synthetic_root, tmp_path) -> list[VideoRecord]:
+    """The synthetic training videos with one broken file of every kind in between."""
+    good = read_jsonl(Path(synthetic_root) / "train.jsonl")
+    bad = write_bad_videos(tmp_path / "bad", Path(synthetic_root) / good[0].video)
+    records = list(good)
+    for k, kind in enumerate(BAD_KINDS):
+        records.insert(3 * k + 1, VideoRecord(f"bad-{kind}", str(bad[kind]), (f"caption of the {kind} video",)))
+    return records
+
+
+def dataset(records, root, policy, **kw) -> TrainVideoTextDataset:
+    return TrainVideoTextDataset(records, root, ClipReader(32), num_frames=4, seed=5, on_decode_error=policy, **kw)
+
+
+def test_raise_stops_at_the_first_bad_video_naming_it(mixed_records, synthetic_root):
+    ds = dataset(mixed_records, synthetic_root, "raise")
+    for i, record in enumerate(mixed_records):
+        if record.video_id.startswith("bad-"):
+            with pytest.raises(VideoDecodeError, match=Path(record.video).name):
+                ds[(i, 0)]
+
+
+def test_skip_replaces_a_bad_video_by_a_real_one_and_records_why(mixed_records, synthetic_root, caplog):
+    ds = dataset(mixed_records, synthetic_root, "skip")
+    seen_kinds = set()
+    with caplog.at_level(logging.WARNING, logger="pig_lightning.data.datasets"):
+        for i, record in enumerate(mixed_records):
+            item = ds[(i, 2)]
+            if not record.video_id.startswith("bad-"):
+                assert item["decode_skips"] == [] and item["video_index"] == i
+                continue
+            assert item["decode_skips"][0][0] == record.video  # the file that failed comes first
+            seen_kinds.add(record.video_id)
+            replacement = mixed_records[item["video_index"]]
+            assert not replacement.video_id.startswith("bad-")
+            assert item["captions"][0] in replacement.captions  # the caption matches the video used
+            # never a black clip: the frames are the replacement video's own
+            assert item["frames"].std() > 0.1
+            again = ds[(i, 2)]
+            assert torch.equal(again["frames"], item["frames"]) and again["video_index"] == item["video_index"]
+    assert seen_kinds == {f"bad-{k}" for k in BAD_KINDS}
+    for kind in BAD_KINDS:
+        assert any(f"bad-{kind}" in r.getMessage() for r in caplog.records)
+
+
+def test_skip_gives_up_on_a_data_set_that_is_all_broken(tmp_path, synthetic_root):
+    records = [VideoRecord(f"v{i}", f"missing{i}.mp4", ("a caption",)) for i in range(5)]
+    with pytest.raises(VideoDecodeError, match="videos in a row could not be decoded.*data-check"):
+        dataset(records, tmp_path, "skip", max_replacements=3)[(0, 0)]
+
+
+def test_evaluation_never_skips(mixed_records, synthetic_root, tmp_path):
+    from pig_lightning.data.datasets import EvalVideoTextDataset
+
+    ds = EvalVideoTextDataset(mixed_records, synthetic_root, ClipReader(32), num_frames=4)
+    with pytest.raises(VideoDecodeError):
+        ds[1]
+
+
+def _fit_config(tmp_path: Path, synthetic_root: str, train: Path, policy: str) -> Path:
+    config = {
+        "seed_everything": 1,
+        "trainer": {
+            "accelerator": "cpu", "devices": 1, "max_epochs": 2, "num_sanity_val_steps": 0, "log_every_n_steps": 1,
+            "enable_progress_bar": False, "enable_model_summary": False, "limit_val_batches": 0,
+            "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                       "init_args": {"save_dir": str(tmp_path / "runs"), "name": "t", "default_hp_metric": False}},
+        },
+        "model": {"lr": 1e-3, "tower": {"class_path": "pig_lightning.models.MeanPoolingTower", "init_args": {
+            "backbone": {"class_path": "pig_lightning.models.FrameCLIPBackbone", "init_args": {"config": TINY_CLIP}}}}},
+        "data": {"class_path": "pig_lightning.data.VideoTextDataModule", "init_args": {
+            "video_root": synthetic_root, "train_annotations": str(train), "tokenizer": f"{synthetic_root}/tokenizer",
+            "num_frames": 4, "image_size": 32, "max_text_length": 20, "batch_size": 8, "num_workers": 0,
+            "on_decode_error": policy}},
+        "checkpoint": {"monitor": None},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_fit_with_skip_counts_every_skipped_video_in_tensorboard(mixed_records, synthetic_root, tmp_path, caplog):
+    train = write_jsonl(mixed_records, tmp_path / "train.jsonl")
+    with caplog.at_level(logging.WARNING):
+        cli = run_cli(["fit", "--config", str(_fit_config(tmp_path, synthetic_root, train, "skip"))])
+    # The same skips, replayed from the same (seed, epoch, index) draws:
+    dm = cli.datamodule
+    expected = []
+    for epoch in range(2):
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        expected.append(sum(len(b["decode_skips"]) for b in loader))
+    assert sum(expected) > 0
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "runs" / "t" / "version_0"), size_guidance={"tensors": 0})
+    events.Reload()
+    logged = [e.value for e in events.Scalars("data/skipped_videos")]
+    assert logged == [float(n) for n in expected]
+    text = " ".join(t.tensor_proto.string_val[0].decode() for t in events.Tensors("data/skipped_videos/text_summary"))
+    assert "truncated.mp4" in text or "garbage.mp4" in text or "nope.mp4" in text
+    assert any("could not be decoded and were replaced" in r.getMessage() for r in caplog.records)
+
+
+def test_fit_with_raise_stops_and_names_the_file(mixed_records, synthetic_root, tmp_path):
+    train = write_jsonl(mixed_records, tmp_path / "train.jsonl")
+    with pytest.raises(VideoDecodeError, match="cannot decode video .*bad/"):
+        run_cli(["fit", "--config", str(_fit_config(tmp_path, synthetic_root, train, "raise"))])
+
+
+def test_bad_settings_are_refused_with_the_key(synthetic_root):
+    from pig_lightning.data import VideoTextDataModule
+
+    with pytest.raises(ValueError, match="data.on_decode_error"):
+        VideoTextDataModule(video_root=synthetic_root, on_decode_error="ignore")
+    with pytest.raises(ValueError, match="data.train_sampling"):
+        VideoTextDataModule(video_root=synthetic_root, train_sampling="random")
+    with pytest.raises(ValueError, match="resize must be one of"):
+        VideoTextDataModule(video_root=synthetic_root, resize="stretch")
