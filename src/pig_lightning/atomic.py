@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,15 +26,19 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     file name see the right one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{TEMP_MARKER}{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = temporary_name(path, suffix)
     try:
         yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def temporary_name(path: Path, suffix: str = "") -> Path:
+    """A unique hidden name next to ``path``. (Not ``mkstemp``: its 0600 mode would make shared
+    data sets unreadable to others; files created by name follow the umask.)"""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{TEMP_MARKER}{suffix}")
 
 
 def is_temporary(path: str | Path) -> bool:

@@ -46,10 +46,17 @@ class SamplingError(ValueError):
 class VideoDecodeError(RuntimeError):
     """A video could not be decoded; the message names the file and the reason."""
 
-    def __init__(self, path: str | Path, reason: str):
+    def __init__(self, path: str | Path, reason: str | None = None):
+        if reason is None:  # re-raised from a data-loader worker with the whole message
+            super().__init__(str(path))
+            self.path, self.reason = "", str(path)
+            return
         self.path = str(path)
         self.reason = reason
         super().__init__(f"cannot decode video {self.path}: {reason}")
+
+    def __reduce__(self):  # picklable across worker processes
+        return type(self), (self.path, self.reason)
 
 
 class VideoReader(Protocol):

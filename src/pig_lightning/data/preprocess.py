@@ -28,7 +28,6 @@ import math
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from fractions import Fraction
@@ -38,6 +37,7 @@ import av
 from av.video.reformatter import Interpolation, VideoReformatter
 from tqdm import tqdm
 
+from pig_lightning.atomic import TEMP_MARKER, atomic_path, write_json_atomic
 from pig_lightning.data.decoding import VideoDecodeError
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,6 @@ INTERPOLATION = "BICUBIC"  # fixed in code (recorded in the settings file); ffmp
 # Container timestamps are rounded (mkv/webm store milliseconds: frame 10 of a 30 fps clip sits
 # at 0.333 s, just before the 1/3 s tick). A frame this close before a tick counts as on it.
 TICK_TOLERANCE = Fraction(1, 1000)
-_TEMP_SUFFIX = ".partial"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,24 +157,6 @@ def find_preprocessing(video_path: str | Path, root: str | Path) -> dict | None:
         if candidate.is_file():
             return read_settings(candidate)
     return None
-
-
-def _temp_path(path: Path) -> Path:
-    """A unique hidden name next to ``path``. (Not ``mkstemp``: its 0600 mode would make shared
-    data sets unreadable to others; files created by name follow the umask.)"""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{_TEMP_SUFFIX}")
-
-
-def _write_json_atomic(path: Path, data: object) -> None:
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "x") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def _remove(path: Path) -> None:
@@ -289,9 +270,7 @@ def preprocess_video(src: str | Path, dst: str | Path, settings: PreprocessSetti
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise VideoDecodeError(src, "file not found")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(dst)
-    try:
+    with atomic_path(dst) as tmp:
         try:
             source = av.open(str(src))
         except (av.error.FFmpegError, ValueError, OSError) as exc:
@@ -300,11 +279,7 @@ def preprocess_video(src: str | Path, dst: str | Path, settings: PreprocessSetti
             if not source.streams.video:
                 raise VideoDecodeError(src, "the file has no video stream")
             info = _transcode(source, source.streams.video[0], src, tmp, settings)
-        os.replace(tmp, dst)
-        return info
-    except BaseException:
-        _remove(tmp)
-        raise
+    return info
 
 
 def _transcode(source, in_stream, src: Path, tmp: Path, settings: PreprocessSettings) -> dict:
@@ -418,7 +393,7 @@ def _check_settings(output_dir: Path, wanted: dict, overwrite: bool) -> bool:
 
 def _remove_stale_temps(output_dir: Path) -> None:
     """Temporary files left by an interrupted run (outputs only ever appear by rename)."""
-    for stale in output_dir.rglob(f".*{_TEMP_SUFFIX}"):
+    for stale in output_dir.rglob(f".*{TEMP_MARKER}*"):
         log.info("removing a temporary file left by an interrupted run: %s", stale)
         _remove(stale)
 
@@ -427,7 +402,7 @@ def _job(src: str, dst: str, settings: PreprocessSettings) -> str | None:
     """Encode one file; returns None, or the reason it failed.
 
     Errors come back as text, not exceptions: an exception that does not survive pickling
-    (``VideoDecodeError`` takes two arguments) would break the whole process pool.
+    (an exception object from a worker) could break the whole process pool.
     """
     try:
         preprocess_video(src, dst, settings)
@@ -506,7 +481,7 @@ def preprocess_folder(
     if not replacing:
         # Written first, so that a resumed run with other settings is refused even after a crash.
         # When replacing other settings it is written last: until then a plain resume is refused.
-        _write_json_atomic(output_dir / SETTINGS_FILE, wanted)
+        write_json_atomic(output_dir / SETTINGS_FILE, wanted, indent=2)
 
     jobs, skipped = [], 0
     for out_rel, in_rel in sorted(plan.items()):
@@ -526,7 +501,7 @@ def preprocess_folder(
     for failure in failures:  # after an overwrite, an old output must not pass for a new one
         _remove(output_dir / Path(failure["file"]).relative_to(input_dir).with_suffix(".mp4"))
     if replacing:
-        _write_json_atomic(output_dir / SETTINGS_FILE, wanted)
+        write_json_atomic(output_dir / SETTINGS_FILE, wanted, indent=2)
     _write_failures(output_dir, input_dir, failures)
     return {
         "processed": len(jobs) - len(failures),
@@ -541,7 +516,7 @@ def preprocess_folder(
 def _write_failures(output_dir: Path, input_dir: Path, failures: list[dict]) -> None:
     path = output_dir / FAILURES_FILE
     if failures:
-        _write_json_atomic(path, {"input_dir": str(input_dir), "failures": failures})
+        write_json_atomic(path, {"input_dir": str(input_dir), "failures": failures}, indent=2)
     else:
         _remove(path)  # a resumed run retried the earlier failures
 
