@@ -138,3 +138,12 @@ def test_bad_settings_are_refused_with_the_key(synthetic_root):
         VideoTextDataModule(video_root=synthetic_root, train_sampling="random")
     with pytest.raises(ValueError, match="resize must be one of"):
         VideoTextDataModule(video_root=synthetic_root, resize="stretch")
+
+
+def test_a_bad_video_in_a_worker_process_reaches_the_user_with_its_name(mixed_records, synthetic_root):
+    from torch.utils.data import DataLoader
+
+    ds = dataset(mixed_records, synthetic_root, "raise")
+    loader = DataLoader(ds, batch_size=None, sampler=[(1, 0)], num_workers=1)
+    with pytest.raises(VideoDecodeError, match="nope.mp4"):
+        next(iter(loader))

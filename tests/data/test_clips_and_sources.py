@@ -146,3 +146,30 @@ def test_segment_sampling_takes_one_frame_per_segment(n, t):
         for k, i in enumerate(idx):
             assert np.floor(edges[k]) <= i < max(np.floor(edges[k + 1]), np.floor(edges[k]) + 1)
     assert segment_indices(n, t, np.random.default_rng(5)).tolist() == segment_indices(n, t, np.random.default_rng(5)).tolist()
+
+
+def test_a_cut_off_download_is_refused_not_sampled_short(tmp_path):
+    """With the index at the front (faststart), a truncated mp4 opens and decodes without an
+    error; only the frame count tells. It must fail, not silently give frames of its first part."""
+    import av
+
+    path = tmp_path / "whole.mp4"
+    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width = s.height = 32
+        s.pix_fmt = "yuv420p"
+        s.codec_context.options = {"threads": "1"}
+        rng = np.random.default_rng(0)
+        for _ in range(60):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), format="rgb24")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with av.open(str(path)) as c:  # cut exactly where packet 30 starts: a clean end of file
+        offset = [p.pos for p in c.demux(video=0) if p.size][30]
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[:offset])
+    assert PyAVVideoReader(16).read(path, lambda n: uniform_indices(n, 4))[1].tolist() == [0, 20, 39, 59]
+    with pytest.raises(VideoDecodeError, match=r"cut.mp4.*of the 60 frames it declares decode \(truncated\?\)"):
+        PyAVVideoReader(16).read(cut, lambda n: uniform_indices(n, 4))

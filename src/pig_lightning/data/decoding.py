@@ -112,6 +112,13 @@ class FrameConverter:
         return out
 
 
+def check_complete(path: str | Path, decoded: int, declared: int) -> None:
+    """A cut-off download (index at the front) decodes without an error, just short of the frames
+    its index lists: refuse it instead of sampling from the part that survived."""
+    if declared and decoded < declared - max(2, declared // 20):
+        raise VideoDecodeError(path, f"only {decoded} of the {declared} frames it declares decode (truncated?)")
+
+
 def _stream_frame_count(stream: av.video.stream.VideoStream) -> int:
     """Frame count from the container, falling back to duration x rate (webm has no count)."""
     if stream.frames:
@@ -142,6 +149,7 @@ class _Clip:
     rate: float | None
     origin: float
     end_time: float | None  # frames shown at or after this time are past the clip's end
+    declared: bool = False  # count comes from the container's index (exact), not an estimate
 
     def time_of(self, j: int | float) -> float:
         return self.origin + (self.first + j) / self.rate
@@ -157,7 +165,7 @@ def _clip_of(stream, path: Path, start: float | None, end: float | None) -> _Cli
     rate = float(rate_q) if rate_q else None
     origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     if start is None and end is None:
-        return _Clip(0, total, rate, origin, end_time=None)
+        return _Clip(0, total, rate, origin, end_time=None, declared=bool(stream.frames))
     if rate is None:
         raise VideoDecodeError(path, "the container states no frame rate, so clip start/end cannot be located")
     first = int(round((start or 0.0) * rate))
@@ -170,7 +178,7 @@ def _clip_of(stream, path: Path, start: float | None, end: float | None) -> _Cli
         stop = min(stop, total)
     stop = max(stop, first + 1)  # a clip shorter than one frame: its nearest frame
     end_time = origin + (stop - 0.5) / rate if end is not None else None
-    return _Clip(first, stop - first, rate, origin, end_time)
+    return _Clip(first, stop - first, rate, origin, end_time, declared=bool(stream.frames))
 
 
 class PyAVVideoReader:
@@ -226,6 +234,8 @@ class PyAVVideoReader:
             if count == 0:
                 where = "" if start is None and end is None else f" between {start} s and {end} s"
                 raise VideoDecodeError(path, f"the video stream holds no decodable frame{where}")
+            if clip.declared:
+                check_complete(path, count, clip.count)
             clip = dataclasses.replace(clip, count=count)
             indices = sample_indices(sampler, count, path)
             with av.open(str(path)) as container:

@@ -38,7 +38,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from tqdm import tqdm
 
 from pig_lightning.atomic import TEMP_MARKER, atomic_path, write_json_atomic
-from pig_lightning.data.decoding import VideoDecodeError
+from pig_lightning.data.decoding import VideoDecodeError, check_complete
 
 log = logging.getLogger(__name__)
 
@@ -252,12 +252,6 @@ def _open_output(path: Path, settings: PreprocessSettings, width: int, height: i
     return container, stream
 
 
-def _check_complete(src: Path, decoded: int, declared: int) -> None:
-    """A cut-off download decodes without an error but short of the frames its index lists."""
-    if declared and decoded < declared - max(2, declared // 20):
-        raise VideoDecodeError(src, f"only {decoded} of the {declared} frames it declares decode (truncated?)")
-
-
 def preprocess_video(src: str | Path, dst: str | Path, settings: PreprocessSettings | None = None) -> dict:
     """Re-encode one video; returns ``{frames, width, height, duration}`` of the output.
 
@@ -315,7 +309,7 @@ def _transcode(source, in_stream, src: Path, tmp: Path, settings: PreprocessSett
             frames, last_t = frames + 1, t
         if output is None:
             raise VideoDecodeError(src, "the video stream holds no decodable frame")
-        _check_complete(src, decoded, in_stream.frames)
+        check_complete(src, decoded, in_stream.frames)
         for packet in out_stream.encode():
             output.mux(packet)
     except BaseException:
