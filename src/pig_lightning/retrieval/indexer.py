@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,25 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from pig_lightning.data.annotations import read_jsonl
-from pig_lightning.data.decoding import PyAVVideoReader
+from pig_lightning.data.datasets import resolve_video_path
+from pig_lightning.data.formats import FORMATS, read_annotations
+from pig_lightning.data.preprocess import VIDEO_EXTENSIONS
+from pig_lightning.data.readers import ClipReader
 from pig_lightning.data.sampling import uniform_indices
 from pig_lightning.data.transforms import to_clip_tensor
 from pig_lightning.retrieval.gallery import Gallery, file_sha256, merge_shards
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg"}
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """One entry of the collection: a video file (or frame folder), optionally a clip of it."""
+
+    video_id: str
+    path: Path
+    start: float | None = None
+    end: float | None = None
 
 
 def load_module(ckpt_path: str | Path, device: str = "cpu"):
@@ -45,47 +56,50 @@ def model_identity(module, ckpt_path: str | Path) -> dict[str, Any]:
     }
 
 
-def preprocessing_of(module, interpolation: str = "BICUBIC") -> dict[str, Any]:
+def preprocessing_of(module, interpolation: str = "BICUBIC", resize: str = "squash") -> dict[str, Any]:
     return {
         "num_frames": module.tower.num_frames,
         "image_size": module.tower.backbone.image_size,
         "sampling": "uniform",
-        "resize": "squash",
+        "resize": resize,
         "interpolation": interpolation.upper(),
         "normalisation": "clip",
     }
 
 
-def list_videos(videos: str | Path, video_root: str | Path | None = None) -> list[tuple[str, Path]]:
-    """``(video_id, path)`` from a JSONL annotation file or every video file below a folder."""
+def list_videos(videos: str | Path, video_root: str | Path | None = None, format: str = "jsonl",
+                format_options: dict | None = None) -> list[GalleryItem]:
+    """The collection: every record of an annotation file (any ``format``; clips keep their
+    start/end), or every video file below a folder."""
     videos = Path(videos)
     if videos.is_file():
         root = Path(video_root) if video_root else videos.parent
-        return [(r.video_id, Path(r.video) if Path(r.video).is_absolute() else root / r.video)
-                for r in read_jsonl(videos)]
+        return [GalleryItem(r.video_id, resolve_video_path(root, r), r.start, r.end)
+                for r in read_annotations(videos, format, **(format_options or {}))]
     if videos.is_dir():
-        files = sorted(p for p in videos.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-        return [(str(p.relative_to(videos).with_suffix("")), p) for p in files]
+        files = sorted(p for p in videos.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+        return [GalleryItem(str(p.relative_to(videos).with_suffix("")), p) for p in files]
     raise FileNotFoundError(f"--videos must be an annotation file or a folder of videos: {videos} does not exist")
 
 
 class _Clips(Dataset):
-    def __init__(self, items: list[tuple[str, Path]], num_frames: int, image_size: int, interpolation: str):
-        self.items, self.num_frames = items, num_frames
-        self.reader = PyAVVideoReader(image_size, interpolation)
+    def __init__(self, items: list[GalleryItem], num_frames: int, reader: ClipReader):
+        self.items, self.num_frames, self.reader = items, num_frames, reader
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        frames, _ = self.reader.read(self.items[i][1], lambda n: uniform_indices(n, self.num_frames))
+        item = self.items[i]
+        frames, _ = self.reader.read(item.path, lambda n: uniform_indices(n, self.num_frames), item.start, item.end)
         return to_clip_tensor(frames)
 
 
 def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, video_root: str | None = None,
                 batch_size: int = 16, shard_size: int = 1024, num_workers: int = 2, dtype: str = "float16",
                 device: str = "cpu", interpolation: str = "BICUBIC", rank: int = 0, world_size: int = 1,
-                progress: bool = True) -> Path | None:
+                progress: bool = True, resize: str = "squash", format: str = "jsonl",
+                format_options: dict | None = None) -> Path | None:
     """Embed ``videos`` into the gallery file ``output``; returns it once every shard is done.
 
     Shards are split over ``world_size`` processes by ``rank`` (as set by torchrun); finished
@@ -94,12 +108,13 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
     output = Path(output)
-    items = list_videos(videos, video_root)
+    items = list_videos(videos, video_root, format, format_options)
     if not items:
         raise ValueError(f"empty gallery: no videos found in {videos}")
     module = load_module(ckpt_path, device)
     identity = model_identity(module, ckpt_path)
-    preprocessing = preprocessing_of(module, interpolation)
+    preprocessing = preprocessing_of(module, interpolation, resize)
+    reader = ClipReader(preprocessing["image_size"], resize=resize, interpolation=interpolation)
     shards_dir = output.with_name(output.name + ".shards")
     num_shards = math.ceil(len(items) / shard_size)
     for shard in range(rank, num_shards, world_size):
@@ -107,18 +122,18 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
         chunk = items[shard * shard_size : (shard + 1) * shard_size]
         if path.is_file():
             done = Gallery.load(path)
-            if done.model == identity and done.preprocessing == preprocessing and done.video_ids == [v for v, _ in chunk]:
+            if done.model == identity and done.preprocessing == preprocessing and done.video_ids == [i.video_id for i in chunk]:
                 log.info("shard %d/%d already done: %s", shard + 1, num_shards, path)
                 continue
             raise ValueError(f"{path} was made by another model, preprocessing or video list; remove {shards_dir}")
-        loader = DataLoader(_Clips(chunk, preprocessing["num_frames"], preprocessing["image_size"], interpolation),
+        loader = DataLoader(_Clips(chunk, preprocessing["num_frames"], reader),
                             batch_size=batch_size, num_workers=num_workers)
         parts = []
         with torch.no_grad():
             for frames in tqdm(loader, desc=f"shard {shard + 1}/{num_shards}", disable=not progress):
                 parts.append(module.encode_videos(frames.to(device)).float().cpu())
         embeddings = torch.cat(parts).to(getattr(torch, dtype))
-        Gallery(embeddings, [v for v, _ in chunk], identity, preprocessing).save(path)
+        Gallery(embeddings, [i.video_id for i in chunk], identity, preprocessing).save(path)
     expected = [shards_dir / f"shard_{s:06d}.safetensors" for s in range(num_shards)]
     if not all(p.is_file() for p in expected):
         log.info("this process's shards are done; the gallery is merged when all %d exist", num_shards)
@@ -132,7 +147,11 @@ def main(argv: list[str] | None = None) -> None:
     """``pig-lightning index``: embed a video collection with a trained checkpoint (offline)."""
     parser = argparse.ArgumentParser(prog="pig-lightning index", description=main.__doc__)
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `pig-lightning fit`")
-    parser.add_argument("--videos", required=True, help="JSONL annotation file or a folder of videos")
+    parser.add_argument("--videos", required=True, help="annotation file (see --format) or a folder of videos")
+    parser.add_argument("--format", default="jsonl", choices=list(FORMATS), metavar="FORMAT",
+                        help="annotation format of --videos (default: jsonl; see `pig-lightning convert --help`)")
+    parser.add_argument("--resize", default="squash", choices=["squash", "crop"],
+                        help="as the model was trained (data.resize)")
     parser.add_argument("--output", required=True, help="gallery file to write (.safetensors)")
     parser.add_argument("--video_root", default=None, help="root of the annotation paths (default: its folder)")
     parser.add_argument("--batch_size", type=int, default=16)
@@ -144,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     done = build_index(args.ckpt_path, args.videos, args.output, args.video_root, args.batch_size,
-                       args.shard_size, args.num_workers, args.dtype, args.device, rank=rank, world_size=world)
+                       args.shard_size, args.num_workers, args.dtype, args.device, rank=rank, world_size=world,
+                       resize=args.resize, format=args.format)
     if done:
         gallery = Gallery.load(done)
         print(f"wrote {done}: {len(gallery.video_ids)} videos, embeddings {tuple(gallery.embeddings.shape)} "

@@ -75,9 +75,10 @@ class Retriever:
         if not self.gallery.video_ids:
             raise ValueError(f"the gallery {index} holds no videos")
         self.module = load_module(ckpt_path, device)
-        # Search decodes no video: the resize filter the gallery was built with is taken as given,
-        # every other preprocessing setting must match the checkpoint's.
-        expected = preprocessing_of(self.module, self.gallery.preprocessing.get("interpolation", "BICUBIC"))
+        # Search decodes no video: the resize filter and mode the gallery was built with are taken
+        # as given, every other preprocessing setting must match the checkpoint's.
+        expected = preprocessing_of(self.module, self.gallery.preprocessing.get("interpolation", "BICUBIC"),
+                                    self.gallery.preprocessing.get("resize", "squash"))
         mismatch = describe_mismatch(self.gallery, model_identity(self.module, ckpt_path), expected)
         if mismatch:
             raise ValueError(f"the gallery {index} was not built by the checkpoint {ckpt_path}: {mismatch}")
