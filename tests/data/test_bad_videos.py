@@ -147,3 +147,32 @@ def test_a_bad_video_in_a_worker_process_reaches_the_user_with_its_name(mixed_re
     loader = DataLoader(ds, batch_size=None, sampler=[(1, 0)], num_workers=1)
     with pytest.raises(VideoDecodeError, match="nope.mp4"):
         next(iter(loader))
+
+
+def test_skips_are_summed_over_ddp_processes(mixed_records, synthetic_root, tmp_path):
+    """Two gloo processes: the logged count is both processes' skips (and nothing hangs)."""
+    from torch.utils.data import DataLoader
+
+    from pig_lightning.data.datasets import EpochAwareSampler, VideoTextCollator
+    from pig_lightning.loading import load_tokenizer
+
+    train = write_jsonl(mixed_records, tmp_path / "train.jsonl")
+    config = _fit_config(tmp_path, synthetic_root, train, "skip")
+    run_cli(["fit", "--config", str(config), "--trainer.devices", "2", "--trainer.strategy", "ddp_spawn",
+             "--trainer.max_epochs", "1"])
+    ds = dataset(mixed_records, synthetic_root, "skip")
+    ds.seed = 42  # the data module's default seed
+    collate = VideoTextCollator(load_tokenizer(f"{synthetic_root}/tokenizer"), 20)
+    expected = 0
+    for rank in range(2):
+        sampler = EpochAwareSampler(ds, num_replicas=2, rank=rank, shuffle=True, seed=42)
+        sampler.set_epoch(0)
+        loader = DataLoader(ds, batch_size=8, sampler=sampler, drop_last=True, collate_fn=collate)
+        expected += sum(len(b["decode_skips"]) for b in loader)
+    assert expected > 0
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "runs" / "t" / "version_0"))
+    events.Reload()
+    assert [e.value for e in events.Scalars("data/skipped_videos")] == [float(expected)]
