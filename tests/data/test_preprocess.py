@@ -23,6 +23,7 @@ from pig_lightning.data.preprocess import (
     preprocess_video,
     settings_differences,
 )
+from tests.data.video_factory import write_video as encode_video
 
 SMALL = PreprocessSettings(short_side=32)
 
@@ -36,18 +37,10 @@ def ramp(num_frames: int, width: int, height: int) -> np.ndarray:
 def write_video(path: Path, num_frames: int, fps: int, width: int = 64, height: int = 48, noise: bool = False) -> Path:
     fmt = {".mkv": "matroska", ".avi": "avi"}.get(path.suffix, "mp4")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format=fmt) as c:
-        s = c.add_stream("libx264", rate=fps)
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        frames = ramp(num_frames, width, height)
-        if noise:  # incompressible: every frame takes its share of the file
-            frames = np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8)
-        for a in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+    frames = ramp(num_frames, width, height)
+    if noise:  # incompressible: every frame takes its share of the file
+        frames = np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8)
+    return encode_video(path, frames, fps, container_format=fmt)
 
 
 def write_audio_only(path: Path) -> Path:

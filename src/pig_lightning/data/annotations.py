@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +88,11 @@ def check_unique_ids(records: Iterable[VideoRecord], source: str) -> None:
         seen.add(record.video_id)
 
 
-def read_jsonl(path: str | Path) -> list[VideoRecord]:
+def iter_json_lines(path: str | Path) -> Iterator[tuple[str, dict]]:
+    """``(where, object)`` for every non-blank line of a JSON-lines file; ``where`` is ``file:line``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
-    records: list[VideoRecord] = []
-    seen: dict[str, int] = {}
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
@@ -103,11 +102,21 @@ def read_jsonl(path: str | Path) -> list[VideoRecord]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise AnnotationError(f"{where}: not valid JSON ({exc.msg})") from exc
-            record = parse_record(row, where)
-            if record.video_id in seen:
-                raise AnnotationError(f"{where}: video_id {record.video_id!r} already used on line {seen[record.video_id]}")
-            seen[record.video_id] = line_no
-            records.append(record)
+            if not isinstance(row, dict):
+                raise AnnotationError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            yield where, row
+
+
+def read_jsonl(path: str | Path) -> list[VideoRecord]:
+    records: list[VideoRecord] = []
+    seen: dict[str, str] = {}
+    for where, row in iter_json_lines(path):
+        record = parse_record(row, where)
+        if record.video_id in seen:
+            raise AnnotationError(f"{where}: video_id {record.video_id!r} already used on line "
+                                  f"{seen[record.video_id].rsplit(':', 1)[1]}")
+        seen[record.video_id] = where
+        records.append(record)
     if not records:
         raise AnnotationError(f"{path}: no annotation records")
     return records

@@ -25,7 +25,6 @@ any was found (2 when the annotation file itself cannot be read).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -37,7 +36,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pig_lightning.atomic import write_json_atomic
-from pig_lightning.data.annotations import AnnotationError, VideoRecord, parse_record
+from pig_lightning.data.annotations import AnnotationError, VideoRecord, iter_json_lines, parse_record
 from pig_lightning.data.datasets import resolve_video_path
 from pig_lightning.data.decoding import VideoDecodeError
 from pig_lightning.data.formats import FORMATS, read_annotations
@@ -59,22 +58,14 @@ def read_records_leniently(path: str | Path, format: str, **options: Any) -> tup
     if format != "jsonl":
         return read_annotations(path, format, **options), []
     records, problems = [], []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AnnotationError(f"{where}: not valid JSON ({exc.msg})") from exc
-            captions = row.get("captions") if isinstance(row, dict) else None
-            if isinstance(captions, list) and any(isinstance(c, str) and not c.strip() for c in captions):
-                kept = [c for c in captions if not (isinstance(c, str) and not c.strip())]
-                problems.append({"kind": "empty-caption", "video_id": str(row.get("video_id")), "path": where,
-                                 "detail": f"{len(captions) - len(kept)} empty caption(s)"})
-                row = {**row, "captions": kept or ["(empty)"]}
-            records.append(parse_record(row, where))
+    for where, row in iter_json_lines(path):
+        captions = row.get("captions")
+        if isinstance(captions, list) and any(isinstance(c, str) and not c.strip() for c in captions):
+            kept = [c for c in captions if not (isinstance(c, str) and not c.strip())]
+            problems.append({"kind": "empty-caption", "video_id": str(row.get("video_id")), "path": where,
+                             "detail": f"{len(captions) - len(kept)} empty caption(s)"})
+            row = {**row, "captions": kept or ["(no caption: only its video is checked)"]}
+        records.append(parse_record(row, where))
     if not records:
         raise AnnotationError(f"{path}: no annotation records")
     return records, problems

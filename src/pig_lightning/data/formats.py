@@ -35,7 +35,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pig_lightning.data.annotations import AnnotationError, VideoRecord, check_unique_ids, read_jsonl
+from pig_lightning.data.annotations import (
+    AnnotationError,
+    VideoRecord,
+    check_unique_ids,
+    iter_json_lines,
+    read_jsonl,
+)
 
 __all__ = ["FORMATS", "FormatSpec", "describe_formats", "read_annotations"]
 
@@ -263,28 +269,18 @@ def _read_msrvtt_json(path: Path, opts: _Options) -> list[VideoRecord]:
 
 def _read_msrvtt_jsonl(path: Path, opts: _Options) -> list[VideoRecord]:
     grouped: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AnnotationError(f"{where}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise AnnotationError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            key = "clip_id" if "clip_id" in row else "video_id"
-            if key not in row:
-                raise AnnotationError(f"{where}: missing key 'clip_id' (or 'video_id')")
-            # CLIP-ViP resolves "<folder>/<id>" ids to "<id>.mp4": keep the last part.
-            video_id = _id(row[key], where).split("/")[-1]
-            texts = _key(row, "text", where)
-            texts = texts if isinstance(texts, list) else [texts]
-            if not texts:
-                raise AnnotationError(f"{where}: 'text' is an empty list")
-            for text in texts:
-                _merge(grouped, _caption(text, where), video_id)
+    for where, row in iter_json_lines(path):
+        key = "clip_id" if "clip_id" in row else "video_id"
+        if key not in row:
+            raise AnnotationError(f"{where}: missing key 'clip_id' (or 'video_id')")
+        # CLIP-ViP resolves "<folder>/<id>" ids to "<id>.mp4": keep the last part.
+        video_id = _id(row[key], where).split("/")[-1]
+        texts = _key(row, "text", where)
+        texts = texts if isinstance(texts, list) else [texts]
+        if not texts:
+            raise AnnotationError(f"{where}: 'text' is an empty list")
+        for text in texts:
+            _merge(grouped, _caption(text, where), video_id)
     return [VideoRecord(v, opts.video(video_id=v), tuple(c)) for v, c in grouped.items()]
 
 
