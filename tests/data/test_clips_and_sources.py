@@ -173,3 +173,41 @@ def test_a_cut_off_download_is_refused_not_sampled_short(tmp_path):
     assert PyAVVideoReader(16).read(path, lambda n: uniform_indices(n, 4))[1].tolist() == [0, 20, 39, 59]
     with pytest.raises(VideoDecodeError, match=r"cut.mp4.*of the 60 frames it declares decode \(truncated\?\)"):
         PyAVVideoReader(16).read(cut, lambda n: uniform_indices(n, 4))
+
+
+def test_the_frame_counting_fallback_returns_the_same_frames(long_videos):
+    """Files without a rate or timestamps are read by counting frames; same frames as by time."""
+    import av
+
+    from pig_lightning.data.decoding import _clip_of
+
+    path = long_videos["mp4"]
+    idx = np.array([0, 3, 3, 50, 51, 200, 239])
+    by_time, _ = PyAVVideoReader(16).read(path, lambda n: idx)
+    reader = PyAVVideoReader(16)
+    with av.open(str(path)) as c:
+        counted, count = reader._read_through(c, c.streams.video[0], _clip_of(c.streams.video[0], path, 3.0, 9.0),
+                                              idx[idx < 120])
+    assert frame_numbers(counted) == (60 + idx[idx < 120]).tolist()
+    with av.open(str(path)) as c:
+        counted, _ = reader._read_through(c, c.streams.video[0], _clip_of(c.streams.video[0], path, None, None), idx)
+    np.testing.assert_array_equal(counted, by_time)
+
+
+def test_a_reader_used_before_forking_workers_still_works_in_them(long_videos):
+    """A reader that converted frames in the main process is then copied into forked workers."""
+    from torch.utils.data import DataLoader, Dataset
+
+    reader = ClipReader(24)
+    reader.read(long_videos["mp4"], lambda n: [0, 1])  # the parent's scaler now exists
+
+    class Clips(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return torch.from_numpy(reader.read(long_videos["mp4"], lambda n: [i * 10])[0])
+
+    loader = DataLoader(Clips(), batch_size=2, num_workers=2, timeout=60, multiprocessing_context="fork")
+    batches = list(loader)
+    assert [frame_numbers(b.reshape(-1, 24, 24, 3).numpy()) for b in batches] == [[0, 10], [20, 30]]

@@ -1,19 +1,22 @@
 """Video decoding with PyAV.
 
 :class:`PyAVVideoReader` opens a file, works out how many frames the clip (the whole file, or
-its ``[start, end)`` seconds) holds, asks a sampler for the frame indices and decodes them in
-one of two ways, chosen by the clip's length:
+its ``[start, end)`` seconds) holds, asks a sampler for the frame indices and finds clip frame
+``j`` as the first frame shown at or after ``clip start + j / fps``, in one of two ways chosen by
+the clip's length:
 
 * **decode through** (short clips, e.g. MSR-VTT's 10-30 s): decode the stream once from the
-  clip start and convert only the sampled frames. One keyframe at the start is typical for short
-  clips, so a seek per frame would decode the same GOP again and again;
+  clip start and convert only the sampled frames. Short clips often hold a single keyframe, so a
+  seek per sampled frame would decode the same frames again and again;
 * **seek** (long videos, e.g. ActivityNet's 2-3 minutes): jump to the keyframe before each
   sampled time and decode forward to it, so the cost follows the number of sampled frames and the
-  GOP length, not the video's length.
+  keyframe interval, not the video's length.
 
-Both paths address frame ``j`` of a clip as the frame shown at ``clip start + j / fps`` and return
-the same frames for constant-rate video (tested). The frame count comes from the container, with
-a fallback to duration x rate (webm has none) and, when that over-states it, to counting.
+Both skip decoding the frames no other frame depends on (non-reference B-frames) while the next
+sampled frame is still far ahead, and return the same frames (tested on mp4, avi and webm). The
+frame count comes from the container, with a fallback to duration x rate (webm has none); a file
+without a rate or timestamps, or whose count was over-stated, is read by counting decoded frames.
+A cut-off download (fewer frames decode than its index lists) is refused.
 
 Resize and colour conversion happen in one call of a reused ``VideoReformatter``
 (``frame.to_ndarray(format="rgb24")`` builds a new scaler per frame and costs several times
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -37,6 +41,9 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 Sampler = Callable[[int], np.ndarray]
 RESIZE_MODES = ("squash", "crop")
+# Frames a decoder may hold back for reordering (B-frames): non-reference frames are skipped
+# only while the next sampled frame is further ahead than this.
+_REORDER_FRAMES = 8
 
 
 class SamplingError(ValueError):
@@ -76,7 +83,11 @@ def sample_indices(sampler: Sampler, num_frames: int, path: str | Path) -> np.nd
 
 
 class FrameConverter:
-    """``av.VideoFrame`` -> ``uint8 [size, size, 3]`` RGB with one reused reformatter."""
+    """``av.VideoFrame`` -> ``uint8 [size, size, 3]`` RGB with one reused reformatter.
+
+    The scaler runs single-threaded (parallelism comes from data-loader workers) and is rebuilt
+    in a forked process: an swscale context that used threads in the parent hangs in a child.
+    """
 
     def __init__(self, size: int, resize: str = "squash", interpolation: str = "BICUBIC"):
         if size < 1:
@@ -87,6 +98,7 @@ class FrameConverter:
         self.resize = resize
         self.interpolation = Interpolation[interpolation.upper()]
         self._reformatter: VideoReformatter | None = None
+        self._owner_pid = 0
 
     def __getstate__(self) -> dict:  # reformatters hold C state; workers build their own
         state = dict(self.__dict__)
@@ -100,11 +112,11 @@ class FrameConverter:
         return max(self.size, round(width * scale)), max(self.size, round(height * scale))
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        if self._reformatter is None:
-            self._reformatter = VideoReformatter()
+        if self._reformatter is None or self._owner_pid != os.getpid():
+            self._reformatter, self._owner_pid = VideoReformatter(), os.getpid()
         width, height = self.scaled_size(frame.width, frame.height)
         out = self._reformatter.reformat(
-            frame, width=width, height=height, format="rgb24", interpolation=self.interpolation
+            frame, width=width, height=height, format="rgb24", interpolation=self.interpolation, threads=1
         ).to_ndarray()
         if (width, height) != (self.size, self.size):
             top, left = (height - self.size) // 2, (width - self.size) // 2
@@ -219,16 +231,13 @@ class PyAVVideoReader:
                 clip = _clip_of(stream, path, start, end)
                 if clip.count > 0:
                     indices = sample_indices(sampler, clip.count, path)
-                    if self.seek_threshold is not None and clip.rate and clip.seconds > self.seek_threshold:
-                        frames = self._read_seeking(container, stream, clip, indices)
+                    if clip.rate:
+                        seek = self.seek_threshold is not None and clip.seconds > self.seek_threshold
+                        frames = self._read_by_time(container, stream, clip, indices, seek)
                         if frames is not None:
                             return frames, indices
-                    else:
-                        frames, _ = self._read_through(container, stream, clip, indices)
-                        if frames is not None:
-                            return frames, indices
-            # The container over-stated the frame count (or stated none) or the seeks failed:
-            # count the clip's frames by decoding, then sample again from the real count.
+            # No rate or timestamps, an over-stated frame count (webm estimates) or a failed
+            # seek: count the clip's frames by decoding, then sample again from the real count.
             with av.open(str(path)) as container:
                 _, count = self._read_through(container, container.streams.video[0], clip, None)
             if count == 0:
@@ -296,31 +305,47 @@ class PyAVVideoReader:
     def _pts(stream, seconds: float) -> int:
         return int(math.floor(seconds / float(stream.time_base)))
 
-    def _read_seeking(self, container, stream, clip: _Clip, indices: np.ndarray) -> np.ndarray | None:
-        """Seek to the keyframe before each sampled time and decode forward to it.
+    def _read_by_time(self, container, stream, clip: _Clip, indices: np.ndarray, seek: bool) -> np.ndarray | None:
+        """Find each sampled frame by its time: the first frame shown at or after it.
 
-        Returns None (the caller decodes through instead) when timestamps are missing or the
-        stream ends before a sampled time.
+        ``seek``: jump to the keyframe before each sampled time (unless it is within
+        ``seek_gap`` of the last decoded frame); otherwise decode on from the clip start. Either
+        way, frames no other frame depends on (non-reference B-frames) are not decoded while the
+        next sampled time is still far ahead. Returns None (the caller then counts frames
+        instead) when timestamps are missing, a seek lands after its target or the stream ends
+        before a sampled time.
         """
-        half = 0.5 / clip.rate
+        half, reorder = 0.5 / clip.rate, _REORDER_FRAMES / clip.rate
+        time_base = float(stream.time_base)
+        codec = stream.codec_context
+        next_time = clip.time_of(0)
+
+        def decoded(packets):
+            for packet in packets:
+                if packet.pts is not None:  # skip non-reference frames well before the next target
+                    codec.skip_frame = "NONREF" if packet.pts * time_base < next_time - reorder else "DEFAULT"
+                yield from packet.decode()
+
         converted: dict[int, np.ndarray] = {}
         frames = None
         position = -math.inf  # time of the last decoded frame
         for j in sorted(set(indices.tolist())):
-            target = clip.time_of(j)
+            next_time = clip.time_of(j)
             just_sought = False
-            if frames is None or target - position > self.seek_gap:
-                container.seek(self._pts(stream, target), stream=stream, backward=True)
-                frames = container.decode(stream)
-                just_sought = True
+            if frames is None or (seek and next_time - position > self.seek_gap):
+                if seek or clip.first:
+                    start = next_time if seek else clip.time_of(0)
+                    container.seek(self._pts(stream, start), stream=stream, backward=True)
+                    just_sought = True
+                frames = decoded(container.demux(stream))
             for frame in frames:
                 if frame.time is None:
                     return None
-                if just_sought and frame.time > target + half:
-                    return None  # landed after the target (no usable index): decode through instead
+                if just_sought and frame.time > next_time + half:
+                    return None  # landed after the target (no usable index)
                 just_sought = False
                 position = frame.time
-                if frame.time >= target - half:
+                if frame.time >= next_time - half:
                     converted[j] = self.convert(frame)
                     break
             else:
