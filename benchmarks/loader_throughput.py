@@ -635,12 +635,14 @@ def report_lines(args, videos, facts, rates, spread, lat, decoded, num_short, re
          f"interval: ~{NUM_FRAMES} x keyint / 2 frames per clip (~{NUM_FRAMES * max(GOPS) // 2} at keyint "
          f"{max(GOPS)}, ~{NUM_FRAMES * min(GOPS) // 2} at keyint {min(GOPS)}), against ~{decoded['short', max(GOPS)]:.0f} "
          "frames decoded through for the mean short clip."),
-        ("- Forked workers: a `ClipReader` (or `FrameFolderReader`) that has already converted a frame in the main "
-         "process hangs when a DataLoader forks workers from it: its reused `VideoReformatter` keeps an swscale "
-         "context whose slice-thread pool does not exist in the child, so `sws_scale_frame` waits forever "
-         "(`FrameConverter.__getstate__` drops the reformatter only when the reader is pickled, i.e. under "
-         "`spawn`). Found while writing this benchmark (its first version hung there), which therefore gives every "
-         "loader run fresh readers."),
+        ("- Forked workers: the first version of this benchmark hung when a reader that had converted frames in "
+         "the main process was forked into DataLoader workers (its reused swscale context kept a slice-thread pool "
+         "that does not exist in the child). Fixed in the decoder (commit 7575ee7: the scaler runs single-threaded "
+         "and is rebuilt in a new process; test `test_a_reader_used_before_forking_workers_still_works_in_them`); "
+         "the benchmark still runs each setting in a fresh process with fresh readers."),
+        ("- What would meet the long-video target at keyint 250: nothing that keeps exact frames at 12 samples over "
+         "2 minutes (every reference frame between a keyframe and its target must be decoded). Re-encoding long "
+         "videos once with `pig-lightning preprocess` (3 fps, a keyframe every 12 frames) removes the problem."),
     ]
     return lines
 
