@@ -37,9 +37,29 @@ def test_seeking_and_decoding_through_return_the_same_frames(long_videos, contai
     path = long_videos[container]
     through, idx_t = PyAVVideoReader(16, seek_threshold=None).read(path, SAMPLERS[sampler])
     seeking, idx_s = PyAVVideoReader(16, seek_threshold=0).read(path, SAMPLERS[sampler])
-    assert idx_t.tolist() == idx_s.tolist()
+    indexed, idx_i = PyAVVideoReader(16).read(path, SAMPLERS[sampler])  # seeks past keyframes it knows
+    assert idx_t.tolist() == idx_s.tolist() == idx_i.tolist()
     assert frame_numbers(through) == idx_t.tolist()
     np.testing.assert_array_equal(through, seeking)
+    np.testing.assert_array_equal(through, indexed)
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS))
+def test_keyframe_positions_come_from_the_container_index(long_videos, container):
+    import av
+
+    from pig_lightning.data.decoding import _keyframe_before, _keyframe_times
+
+    with av.open(str(long_videos[container])) as c:
+        stream = c.streams.video[0]
+        keys = _keyframe_times(stream)
+        shown = np.array([f.time for f in c.decode(stream) if f.key_frame])
+    if container == "webm":  # libvpx's muxer wrote a single cue: no usable index, use the threshold rule
+        assert keys is None
+        return
+    np.testing.assert_allclose(keys, shown, atol=1e-6)
+    assert _keyframe_before(keys, shown[2] + 0.01) == pytest.approx(shown[2])
+    assert _keyframe_before(keys, -1.0) == pytest.approx(shown[0])
 
 
 @pytest.mark.parametrize("seek_threshold", [None, 0])

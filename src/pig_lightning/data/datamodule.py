@@ -57,8 +57,9 @@ class VideoTextDataModule(L.LightningDataModule):
         resize: ``squash`` to a square (reference recipe) or ``crop`` (short side, centre crop).
         train_sampling: ``jittered`` (reference recipe), ``segment`` (TSN / X-Pool: one random
             frame per equal segment) or ``uniform``. Evaluation is always uniform.
-        seek_threshold: clips longer than this (seconds) are read by seeking to each sampled
-            frame, shorter ones by decoding through (see ``decoding.py``); null never seeks.
+        seek_threshold: null never seeks, 0 always does; otherwise the reader seeks past
+            keyframes the container indexes, and, for files without a keyframe index, seeks to
+            every sampled frame of clips longer than this many seconds (see ``decoding.py``).
         frame_folder_fps: extraction rate of JPEG frame folders, needed for clips with start/end.
         on_decode_error: ``raise`` stops at the first training video that cannot be decoded;
             ``skip`` replaces it by another, counts and logs it (console and TensorBoard

@@ -2,15 +2,14 @@
 
 :class:`PyAVVideoReader` opens a file, works out how many frames the clip (the whole file, or
 its ``[start, end)`` seconds) holds, asks a sampler for the frame indices and finds clip frame
-``j`` as the first frame shown at or after ``clip start + j / fps``, in one of two ways chosen by
-the clip's length:
-
-* **decode through** (short clips, e.g. MSR-VTT's 10-30 s): decode the stream once from the
-  clip start and convert only the sampled frames. Short clips often hold a single keyframe, so a
-  seek per sampled frame would decode the same frames again and again;
-* **seek** (long videos, e.g. ActivityNet's 2-3 minutes): jump to the keyframe before each
-  sampled time and decode forward to it, so the cost follows the number of sampled frames and the
-  keyframe interval, not the video's length.
+``j`` as the first frame shown at or after ``clip start + j / fps``. It decodes forward from the
+clip start and, when the container indexes its keyframes (mp4, mkv, webm, avi), seeks to the
+keyframe before the next sampled frame only when that keyframe lies after the last decoded
+frame. So a short clip with one keyframe is decoded once, through, converting only the sampled
+frames (MSR-VTT's 10-30 s clips), while a long video (ActivityNet's 2-3 minutes) or a file with
+frequent keyframes costs what the sampled frames and the keyframe interval require, not its
+length. Without a keyframe index, clips longer than ``seek_threshold`` seconds are read by
+seeking to every sampled frame.
 
 Both skip decoding the frames no other frame depends on (non-reference B-frames) while the next
 sampled frame is still far ahead, and return the same frames (tested on mp4, avi and webm). The
@@ -131,6 +130,32 @@ def check_complete(path: str | Path, decoded: int, declared: int) -> None:
         raise VideoDecodeError(path, f"only {decoded} of the {declared} frames it declares decode (truncated?)")
 
 
+def _keyframe_times(stream) -> np.ndarray | None:
+    """Sorted keyframe times (seconds) from the container's index, or None without a usable one.
+
+    Index timestamps are decoding times (mp4: earlier than the shown time by the B-frame delay);
+    they are shifted so the first keyframe is the stream's first frame. An index with a single
+    entry (e.g. a webm file with one cue) says nothing about the rest of the file.
+    """
+    try:
+        entries = stream.index_entries
+        if len(entries) < 2:
+            return None
+        time_base = float(stream.time_base)
+        times = np.sort([e.timestamp * time_base for e in entries if e.is_keyframe])
+    except (AttributeError, TypeError, ValueError):  # an older PyAV or an odd index
+        return None
+    if len(times) < 2:
+        return None
+    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    return times + max(origin - times[0], 0.0)
+
+
+def _keyframe_before(keyframes: np.ndarray, t: float) -> float:
+    i = int(np.searchsorted(keyframes, t + 1e-6, side="right")) - 1
+    return float(keyframes[max(i, 0)])
+
+
 def _stream_frame_count(stream: av.video.stream.VideoStream) -> int:
     """Frame count from the container, falling back to duration x rate (webm has no count)."""
     if stream.frames:
@@ -200,8 +225,11 @@ class PyAVVideoReader:
         size: output frames are ``size x size``.
         interpolation: FFmpeg scaler (reference recipe: bicubic).
         resize: ``squash`` (aspect not kept) or ``crop`` (short side, centre crop).
-        seek_threshold: clips longer than this many seconds are read by seeking to each sampled
-            frame; shorter ones by decoding through. ``None`` never seeks, ``0`` always does.
+        seek_threshold: ``None`` never seeks, ``0`` always does. Otherwise, when the container
+            indexes its keyframes (mp4, mkv, webm, avi), the reader seeks to the keyframe before a
+            sampled frame only when that keyframe lies after the last decoded frame (so it never
+            decodes more than decoding through, and much less in long videos or with frequent
+            keyframes); without an index, clips longer than this many seconds are read by seeking.
         seek_gap: while seeking, a next frame at most this many seconds ahead is reached by
             decoding forward instead of another seek.
 
@@ -232,8 +260,9 @@ class PyAVVideoReader:
                 if clip.count > 0:
                     indices = sample_indices(sampler, clip.count, path)
                     if clip.rate:
-                        seek = self.seek_threshold is not None and clip.seconds > self.seek_threshold
-                        frames = self._read_by_time(container, stream, clip, indices, seek)
+                        keyframes = _keyframe_times(stream)
+                        seek = self._should_seek(clip, keyframes)
+                        frames = self._read_by_time(container, stream, clip, indices, seek, keyframes)
                         if frames is not None:
                             return frames, indices
             # No rate or timestamps, an over-stated frame count (webm estimates) or a failed
@@ -305,11 +334,20 @@ class PyAVVideoReader:
     def _pts(stream, seconds: float) -> int:
         return int(math.floor(seconds / float(stream.time_base)))
 
-    def _read_by_time(self, container, stream, clip: _Clip, indices: np.ndarray, seek: bool) -> np.ndarray | None:
+    def _should_seek(self, clip: _Clip, keyframes: np.ndarray | None) -> bool:
+        if self.seek_threshold is None or self.seek_threshold <= 0:
+            return self.seek_threshold is not None
+        # With the keyframe positions known, the seek path never decodes more than decoding
+        # through: it seeks only to a keyframe after the last decoded frame.
+        return keyframes is not None or clip.seconds > self.seek_threshold
+
+    def _read_by_time(self, container, stream, clip: _Clip, indices: np.ndarray, seek: bool,
+                      keyframes: np.ndarray | None = None) -> np.ndarray | None:
         """Find each sampled frame by its time: the first frame shown at or after it.
 
-        ``seek``: jump to the keyframe before each sampled time (unless it is within
-        ``seek_gap`` of the last decoded frame); otherwise decode on from the clip start. Either
+        ``seek``: jump to the keyframe before each sampled time, unless decoding on reaches it
+        as cheaply (that keyframe is not after the last decoded frame, or, without a keyframe
+        index, the time is within ``seek_gap``); otherwise decode on from the clip start. Either
         way, frames no other frame depends on (non-reference B-frames) are not decoded while the
         next sampled time is still far ahead. Returns None (the caller then counts frames
         instead) when timestamps are missing, a seek lands after its target or the stream ends
@@ -332,7 +370,11 @@ class PyAVVideoReader:
         for j in sorted(set(indices.tolist())):
             next_time = clip.time_of(j)
             just_sought = False
-            if frames is None or (seek and next_time - position > self.seek_gap):
+            if keyframes is not None:
+                far = _keyframe_before(keyframes, next_time) > position and next_time - position > self.seek_gap
+            else:
+                far = next_time - position > self.seek_gap
+            if frames is None or (seek and far):
                 if seek or clip.first:
                     start = next_time if seek else clip.time_of(0)
                     container.seek(self._pts(stream, start), stream=stream, backward=True)
