@@ -10,17 +10,16 @@ from torch.utils.data import DataLoader, SequentialSampler
 
 from pig_lightning.data.annotations import VideoRecord
 from pig_lightning.data.datasets import (
-    DECODE_ERROR_POLICIES,
     EpochAwareSampler,
     EvalVideoTextDataset,
     TrainVideoTextDataset,
     VideoTextCollator,
+    check_train_options,
     resolve_video_path,
 )
 from pig_lightning.data.formats import read_annotations
 from pig_lightning.data.preprocess import find_preprocessing, settings_differences
 from pig_lightning.data.readers import ClipReader
-from pig_lightning.data.sampling import TRAIN_SAMPLING
 from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
 from pig_lightning.loading import load_tokenizer
 
@@ -47,7 +46,7 @@ class VideoTextDataModule(L.LightningDataModule):
             ``use_span``.
         tokenizer: hub id or folder of the caption tokenizer (the CLIP checkpoint's).
         num_frames: frames sampled per video (jittered for training, uniform for evaluation).
-        image_size: frames are squash-resized to ``image_size x image_size``.
+        image_size: frames are resized to ``image_size x image_size`` (see ``resize``).
         max_text_length: captions are padded/truncated to this many tokens.
         batch_size: training videos per batch and process (one caption each).
         eval_batch_size: evaluation videos per batch and process (all their captions).
@@ -120,13 +119,11 @@ class VideoTextDataModule(L.LightningDataModule):
         self.on_decode_error = on_decode_error
         self.format = format
         self.format_options = dict(format_options or {})
-        if on_decode_error not in DECODE_ERROR_POLICIES:
-            raise ValueError(f"data.on_decode_error must be one of {DECODE_ERROR_POLICIES}, got {on_decode_error!r}")
-        if train_sampling not in TRAIN_SAMPLING:
-            raise ValueError(f"data.train_sampling must be one of {TRAIN_SAMPLING}, got {train_sampling!r}")
+        check_train_options(train_sampling, on_decode_error, prefix="data.")
         self._reader()  # validates resize / interpolation now, not in a worker
         self._tokenizer = None
         self._datasets: dict[str, object] = {}
+        self._drift_checked: set[str] = set()  # splits already compared with train (setup runs per stage)
 
     @property
     def tokenizer(self):
@@ -181,18 +178,20 @@ class VideoTextDataModule(L.LightningDataModule):
             picks = sorted({0, len(records) // 2, len(records) - 1})[:probes]
             settings = [find_preprocessing(resolve_video_path(root, records[i]), root) for i in picks]
             for other in settings[1:]:
-                if settings_differences(settings[0], other):
+                differences = settings_differences(settings[0], other)
+                if differences:
                     log.warning("the %s videos were not all preprocessed the same way (%s): e.g. %s vs %s",
-                                split, ", ".join(settings_differences(settings[0], other)), settings[0], other)
+                                split, ", ".join(differences), settings[0], other)
             found[split] = settings[0]
         return found
 
     def _warn_on_preprocessing_drift(self, root: Path) -> None:
-        found = self.preprocessing_by_split(root)
-        if "train" not in found:
+        if "train" not in self._datasets or {"val", "test"} & set(self._datasets) <= self._drift_checked:
             return
+        found = self.preprocessing_by_split(root)
         for split in ("val", "test"):
-            if split in found:
+            if split in found and split not in self._drift_checked:
+                self._drift_checked.add(split)
                 differences = settings_differences(found["train"], found[split])
                 if differences:
                     log.warning(

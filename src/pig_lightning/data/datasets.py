@@ -26,12 +26,20 @@ from torch.utils.data import Dataset, DistributedSampler
 
 from pig_lightning.data.annotations import VideoRecord
 from pig_lightning.data.decoding import VideoDecodeError, VideoReader
-from pig_lightning.data.sampling import make_sampler, uniform_indices
+from pig_lightning.data.sampling import TRAIN_SAMPLING, make_sampler, uniform_indices
 from pig_lightning.data.transforms import to_clip_tensor
 
 log = logging.getLogger(__name__)
 
 DECODE_ERROR_POLICIES = ("raise", "skip")
+
+
+def check_train_options(sampling: str, on_decode_error: str, prefix: str = "") -> None:
+    """Refuse unknown training-sampling / bad-video settings, naming the key (``prefix`` + name)."""
+    if on_decode_error not in DECODE_ERROR_POLICIES:
+        raise ValueError(f"{prefix}on_decode_error must be one of {DECODE_ERROR_POLICIES}, got {on_decode_error!r}")
+    if sampling not in TRAIN_SAMPLING:
+        raise ValueError(f"{prefix}train_sampling must be one of {TRAIN_SAMPLING}, got {sampling!r}")
 
 
 def resolve_video_path(video_root: Path, record: VideoRecord) -> Path:
@@ -45,9 +53,7 @@ class TrainVideoTextDataset(Dataset):
     def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: VideoReader,
                  num_frames: int, seed: int = 0, sampling: str = "jittered", on_decode_error: str = "raise",
                  max_replacements: int = 10):
-        if on_decode_error not in DECODE_ERROR_POLICIES:
-            raise ValueError(f"on_decode_error must be one of {DECODE_ERROR_POLICIES}, got {on_decode_error!r}")
-        make_sampler(sampling, num_frames, np.random.default_rng(0))  # validates the name
+        check_train_options(sampling, on_decode_error)
         self.records = list(records)
         self.video_root = Path(video_root)
         self.reader = reader

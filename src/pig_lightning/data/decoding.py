@@ -147,8 +147,7 @@ def _keyframe_times(stream) -> np.ndarray | None:
         return None
     if len(times) < 2:
         return None
-    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    return times + max(origin - times[0], 0.0)
+    return times + max(_stream_origin(stream) - times[0], 0.0)
 
 
 def _keyframe_before(keyframes: np.ndarray, t: float) -> float:
@@ -165,6 +164,11 @@ def _stream_frame_count(stream: av.video.stream.VideoStream) -> int:
     if duration is not None and rate:
         return max(int(round(duration * float(rate))), 0)
     return 0
+
+
+def _stream_origin(stream) -> float:
+    """Time (seconds) of the stream's first frame: clip times are counted from it."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
 
 
 def _stream_duration(stream: av.video.stream.VideoStream) -> float | None:
@@ -200,7 +204,7 @@ def _clip_of(stream, path: Path, start: float | None, end: float | None) -> _Cli
     total = _stream_frame_count(stream)
     rate_q = stream.average_rate or stream.guessed_rate
     rate = float(rate_q) if rate_q else None
-    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    origin = _stream_origin(stream)
     if start is None and end is None:
         return _Clip(0, total, rate, origin, end_time=None, declared=bool(stream.frames))
     if rate is None:
@@ -260,7 +264,7 @@ class PyAVVideoReader:
                 if clip.count > 0:
                     indices = sample_indices(sampler, clip.count, path)
                     if clip.rate:
-                        keyframes = _keyframe_times(stream)
+                        keyframes = None if self.seek_threshold is None else _keyframe_times(stream)
                         seek = self._should_seek(clip, keyframes)
                         frames = self._read_by_time(container, stream, clip, indices, seek, keyframes)
                         if frames is not None:
