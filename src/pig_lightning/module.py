@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -87,15 +88,26 @@ class RetrievalModule(L.LightningModule):
                 param.requires_grad_(False)
 
     def _load_initial_weights(self, path: str) -> None:
+        """Weights only (``torch.load(weights_only=True)``: a checkpoint cannot run code). Parts
+        of the tower the checkpoint lacks are left to :meth:`Tower.initialise_missing`
+        (e.g. PIG from a CLIP-ViP checkpoint); any other difference is an error."""
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"model.init_checkpoint not found: {path}") from exc
+        except pickle.UnpicklingError as exc:
+            raise ValueError(
+                f"model.init_checkpoint {path}: refused, it holds objects other than tensors and plain "
+                f"data, and only weights are loaded (torch.load weights_only=True): {exc}"
+            ) from exc
         state = checkpoint.get("state_dict", checkpoint)
         result = self.load_state_dict(state, strict=False)
-        if result.missing_keys or result.unexpected_keys:
+        in_tower = {key.removeprefix("tower.") for key in result.missing_keys if key.startswith("tower.")}
+        missing = sorted({f"tower.{key}" for key in self.tower.initialise_missing(in_tower)}
+                         | {key for key in result.missing_keys if not key.startswith("tower.")})
+        if missing or result.unexpected_keys:
             raise ValueError(
-                f"model.init_checkpoint {path} does not fit this model: missing {result.missing_keys[:5]}, "
+                f"model.init_checkpoint {path} does not fit this model: missing {missing[:5]}, "
                 f"unexpected {result.unexpected_keys[:5]}"
             )
 

@@ -69,6 +69,12 @@ class Tower(nn.Module, ABC):
                          attention_mask: torch.Tensor) -> TrainingOutputs:
         return TrainingOutputs(self.encode_texts(input_ids, attention_mask), self.encode_videos(frames))
 
+    def initialise_missing(self, missing: set[str]) -> set[str]:
+        """Called after loading weights (``model.init_checkpoint``) that lacked ``missing``
+        (names relative to the tower). A tower rebuilds the parts it can derive from the loaded
+        weights and returns the names still missing, which are an error. Default: none."""
+        return missing
+
 
 class DotProductTower(Tower):
     """A tower whose video and text embeddings are L2-normalised vectors scored by a dot product."""
@@ -149,17 +155,38 @@ class PIGTower(DotProductTower):
         self.head_reduction = head_reduction
         self.recon_weight = recon_weight
         self.recon_detach_text = recon_detach_text
-        self.generator = PseudoQueryGenerator(
-            backbone.clip, backbone.bos_token_id, backbone.eos_token_id, mapper=mapper,
-            learnable_special_tokens=learnable_special_tokens, project=generator_projection,
-        )
+        self.generator_options = {"mapper": mapper, "learnable_special_tokens": learnable_special_tokens,
+                                  "project": generator_projection}
+        self.fusion_dropout = fusion_dropout
+        self.generator = self._make_generator()
         needed = 4 + num_frames + num_selected
         if needed > self.generator.max_tokens:
             raise ValueError(
                 f"the generator input ({needed} tokens: 4 global + {num_frames} frame CLS + {num_selected} selected) "
                 f"does not fit the {self.generator.max_tokens + 2} text positions with BOS/EOS"
             )
-        self.fusion = CrossAttentionPooling(backbone.embed_dim, dropout=fusion_dropout)
+        self.fusion = self._make_fusion()
+
+    def _make_generator(self) -> PseudoQueryGenerator:
+        """A generator copied from the backbone's text tower *as it is now*."""
+        clip = self.backbone.clip
+        return PseudoQueryGenerator(clip, self.backbone.bos_token_id, self.backbone.eos_token_id,
+                                    **self.generator_options)
+
+    def _make_fusion(self) -> CrossAttentionPooling:
+        return CrossAttentionPooling(self.backbone.embed_dim, dropout=self.fusion_dropout)
+
+    def initialise_missing(self, missing: set[str]) -> set[str]:
+        """Start PIG from a checkpoint without PIG's own parts (e.g. a CLIP-ViP tower): a
+        generator absent from it is copied from the *loaded* text tower, an absent fusion starts
+        at identity. A part present in the checkpoint is used as loaded; a part only partly
+        present stays missing (an error)."""
+        for name, make in (("generator", self._make_generator), ("fusion", self._make_fusion)):
+            keys = {f"{name}.{key}" for key in getattr(self, name).state_dict()}
+            if keys <= missing:
+                setattr(self, name, make())
+                missing = missing - keys
+        return missing
 
     def video_outputs(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(video embedding [B, D] normalised, pseudo-query [B, D])``."""
