@@ -47,7 +47,8 @@ class CLIPBackbone(nn.Module):
     ):
         super().__init__()
         tok = load_tokenizer(tokenizer)
-        self.clip = load_clip_model(pretrained=pretrained, config=config, tokenizer=tok)
+        # from_pretrained returns eval mode, and Lightning keeps submodule modes during fit
+        self.clip = load_clip_model(pretrained=pretrained, config=config, tokenizer=tok).train()
         vision_size = self.clip.config.vision_config.image_size
         if image_size != vision_size:
             raise ValueError(
