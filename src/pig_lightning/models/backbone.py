@@ -29,6 +29,8 @@ class CLIPBackbone(nn.Module):
     Args:
         pretrained: hub id (``openai/clip-vit-base-patch32``) or a ``save_pretrained`` folder.
         config: instead of ``pretrained``, a ``CLIPConfig`` JSON file or dict: random weights.
+            To switch a config that sets ``config`` to ``pretrained`` on the command line, pass
+            both ``--model.tower.init_args.backbone.init_args.config null`` and ``...pretrained DIR``.
         tokenizer: tokenizer hub id or folder (linked from the data module).
         image_size: frame side in pixels (linked); must equal the vision config's.
         max_text_length: caption length in tokens (linked); at most the text positions.
@@ -46,6 +48,13 @@ class CLIPBackbone(nn.Module):
         logit_scale_init: float | None = math.log(100.0),
     ):
         super().__init__()
+        pretrained, config = _unset_if_none_string(pretrained), _unset_if_none_string(config)
+        if pretrained is not None and config is not None:
+            raise ValueError(
+                f"the backbone has both `pretrained` ({pretrained!r}) and `config` set: give one. To switch a config "
+                "that sets `config` to pretrained weights on the command line, pass both "
+                f"--model.tower.init_args.backbone.init_args.config null --model.tower.init_args.backbone.init_args.pretrained {pretrained}"
+            )
         tok = load_tokenizer(tokenizer)
         # from_pretrained returns eval mode, and Lightning keeps submodule modes during fit
         self.clip = load_clip_model(pretrained=pretrained, config=config, tokenizer=tok).train()
@@ -83,6 +92,14 @@ class CLIPBackbone(nn.Module):
         """Token ids ``[M, L]`` -> projected text embeddings ``[M, D]`` (EOT token)."""
         pooled = self.clip.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
         return self.clip.text_projection(pooled)
+
+
+def _unset_if_none_string(value: Any) -> Any:
+    """``"None"`` read as unset. jsonargparse (4.53) YAML-loads a command-line value at each
+    class level it passes through and formats it back as ``--key={value}`` for the next one, so
+    ``--model.tower.init_args.backbone.init_args.config null`` (two class levels deep) arrives
+    as the string ``"None"``, and a config saved by that run holds ``config: None``."""
+    return None if value == "None" else value
 
 
 class FrameCLIPBackbone(CLIPBackbone):
