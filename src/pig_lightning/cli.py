@@ -8,6 +8,7 @@
     pig-lightning data-check --annotations train9k.jsonl --video_root videos_3fps/
     pig-lightning index --ckpt_path last.ckpt --videos data/synthetic/test.jsonl --output gallery.safetensors
     pig-lightning search --index gallery.safetensors --ckpt_path last.ckpt --query "a red circle moves left"
+    pig-lightning export --ckpt_path last.ckpt --output clip-finetuned/
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ EXTRA_COMMANDS = {
     "data-check": "pig_lightning.data.check:main",
     "index": "pig_lightning.retrieval.indexer:main",
     "search": "pig_lightning.retrieval.search:main",
+    "export": "pig_lightning.export:main",
 }
 
 

@@ -107,9 +107,27 @@ def load_clip_model(pretrained: str | None = None, config: str | dict[str, Any] 
         if local:
             raise ModelSourceError(f"could not load a CLIP model from the folder {path}: {exc}") from exc
         raise ModelSourceError(_how_to_provide("CLIP model", pretrained)) from exc
-    if tokenizer is not None and len(tokenizer) > model.config.text_config.vocab_size:
-        raise ModelSourceError(
-            f"the tokenizer has {len(tokenizer)} tokens but the CLIP model {pretrained!r} embeds only "
-            f"{model.config.text_config.vocab_size}: they do not belong together"
-        )
+    if tokenizer is not None:
+        check_tokenizer_fits(tokenizer, model, str(path / "config.json") if local else f"{pretrained!r} (hub id)")
     return model
+
+
+def check_tokenizer_fits(tokenizer, model: CLIPModel, model_name: str) -> None:
+    """Raise when ``tokenizer`` produces ids the CLIP text tower has no embedding for: more
+    tokens than its ``vocab_size``, or an end/start-of-text id outside it."""
+    vocab_size = model.config.text_config.vocab_size
+    special = {"eos": tokenizer.eos_token_id, "bos": tokenizer.bos_token_id}
+    outside = {name: i for name, i in special.items() if i is not None and not 0 <= i < vocab_size}
+    if len(tokenizer) <= vocab_size and not outside:
+        return
+    if len(tokenizer) > vocab_size:
+        problem = f"the tokenizer has {len(tokenizer)} tokens"
+    else:
+        ids = " and ".join(f"{name} id {i}" for name, i in outside.items())
+        problem = f"the tokenizer's {ids} {'is' if len(outside) == 1 else 'are'} outside the model's vocabulary"
+    raise ModelSourceError(
+        f"the tokenizer {tokenizer.name_or_path!r} and the CLIP model {model_name} (text vocab_size {vocab_size}) "
+        f"do not belong together: {problem}. Use the tokenizer the model was trained with: set "
+        "`data.tokenizer` (the CLI passes it on to `model.tower.init_args.backbone.init_args.tokenizer`; in Python, "
+        "the backbone's `tokenizer`) to it; for a folder written by `pig-lightning export`, the folder itself"
+    )

@@ -1,0 +1,202 @@
+"""``pig-lightning export``: the CLIP inside a trained checkpoint, as a plain Hugging Face folder.
+
+The folder holds the tower's backbone ``CLIPModel`` (``save_pretrained``, safetensors; its
+``logit_scale`` as trained), the tokenizer the model was trained with, and ``export_info.json``
+(the source checkpoint and its sha256, the tower, epoch/step, and the parameters that were *not*
+exported). It loads with ``transformers.CLIPModel.from_pretrained(DIR)`` and
+``AutoTokenizer.from_pretrained(DIR)``, and starts a new run as ``pretrained: DIR`` +
+``tokenizer: DIR`` in a backbone config.
+
+Only CLIP is exported: a tower's own parts — PIG's generator and fusion, X-Pool's pooling head,
+the seqTransf transformer, CLIP-ViP's proxy tokens, frame CLS and temporal embedding — are listed
+in ``export_info.json`` by parameter-name prefix, not written. The folder is written under a
+temporary name next to ``DIR`` and renamed into place: it appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import CLIPModel
+
+from pig_lightning.atomic import temporary_name, write_json_atomic
+from pig_lightning.loading import ModelSourceError, load_tokenizer
+from pig_lightning.retrieval.gallery import file_sha256
+from pig_lightning.retrieval.indexer import load_module
+
+CLIP_PREFIX = "tower.backbone.clip."
+
+DESCRIPTION = """\
+Write the CLIP model inside a checkpoint of `pig-lightning fit`, with the tokenizer it was trained
+with, as a plain Hugging Face folder. Only CLIP is exported: a tower's own parts (PIG's generator
+and fusion, X-Pool's pooling head, seqTransf's transformer, CLIP-ViP's proxy tokens, frame CLS and
+temporal embedding) are not.
+"""
+USAGE_NOTES = """\
+The folder DIR then holds config.json + model.safetensors (the trained CLIP, logit_scale included),
+the tokenizer files, and export_info.json (source checkpoint and sha256, tower, epoch/step, and the
+parameter-name prefixes that were not exported). Use it with
+  transformers.CLIPModel.from_pretrained(DIR), AutoTokenizer.from_pretrained(DIR)
+or start a new run from it (set data.tokenizer: DIR and, in the backbone's init_args,
+  pretrained: DIR
+  logit_scale_init: null     # otherwise logit_scale is reset to ln 100)
+"""
+
+
+class ExportError(ValueError):
+    """Bad input to ``export``: the message says what and which file."""
+
+
+def export_checkpoint(ckpt_path: str | Path, output: str | Path, overwrite: bool = False) -> Path:
+    """Write the CLIP of the checkpoint ``ckpt_path`` (and its tokenizer) to the folder ``output``."""
+    ckpt_path, output = Path(ckpt_path), Path(output)
+    check_output(output, ckpt_path, overwrite)
+    module = load_checkpoint(ckpt_path)
+    clip = getattr(getattr(module.tower, "backbone", None), "clip", None)
+    if not isinstance(clip, CLIPModel):
+        raise ExportError(f"the tower {type(module.tower).__name__} of {ckpt_path} has no CLIP backbone "
+                          "(tower.backbone.clip): nothing to export")
+    backbone = module.tower.backbone
+    tokenizer = load_tokenizer(backbone.tokenizer_source)
+    info = export_info(module, ckpt_path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(output)
+    try:
+        clip.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json_atomic(tmp / "export_info.json", info, indent=2)
+        follow_umask(tmp)
+        replace_folder(tmp, output)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return output
+
+
+def check_output(output: Path, ckpt_path: Path, overwrite: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise ExportError(f"--output {output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()):
+        if not overwrite:
+            raise ExportError(f"--output {output} exists and is not empty; pass --overwrite to replace it")
+        if output.resolve() in ckpt_path.resolve().parents:
+            raise ExportError(f"--overwrite would delete the checkpoint {ckpt_path}, which is inside {output}")
+
+
+def load_checkpoint(ckpt_path: Path):
+    """The module, through the project's checkpoint loading (torch >= 2.6 unpickles only tensors and plain
+    data there); any failure names the file."""
+    if not ckpt_path.is_file():
+        raise ExportError(f"checkpoint not found: {ckpt_path}")
+    try:
+        return load_module(ckpt_path)
+    except ModelSourceError as exc:
+        raise ExportError(f"the model of {ckpt_path} could not be rebuilt: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever the file is, say which one and why in one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "Weights only load failed" in reason:
+            reason = "it holds objects other than tensors and plain data, which are never unpickled"
+        else:
+            reason = f"{type(exc).__name__}: {reason}"
+        raise ExportError(f"{ckpt_path} is not a Lightning checkpoint of pig_lightning's RetrievalModule "
+                          f"({reason})") from exc
+
+
+def dropped_prefixes(names: list[str], kept: str = CLIP_PREFIX) -> list[str]:
+    """The shortest name prefixes that cover every name not under ``kept`` and no name under it."""
+    kept_names = [n for n in names if n.startswith(kept)]
+    prefixes: list[str] = []
+    for name in names:
+        if name.startswith(kept) or any(name == p or name.startswith(p + ".") for p in prefixes):
+            continue
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            if not any(k.startswith(prefix + ".") for k in kept_names):
+                prefixes.append(prefix)
+                break
+    return prefixes
+
+
+def export_info(module, ckpt_path: Path) -> dict[str, Any]:
+    state = module.state_dict()
+    dropped = {p: sum(t.numel() for n, t in state.items() if n == p or n.startswith(p + "."))
+               for p in dropped_prefixes(list(state))}
+    backbone = module.tower.backbone
+    counters = checkpoint_counters(ckpt_path)
+    return {
+        "source_checkpoint": str(ckpt_path.resolve()),
+        "checkpoint_sha256": file_sha256(ckpt_path),
+        "tower": f"{type(module.tower).__module__}.{type(module.tower).__name__}",
+        "backbone": f"{type(backbone).__module__}.{type(backbone).__name__}",
+        "epoch": counters.get("epoch"),
+        "global_step": counters.get("global_step"),
+        "exported": "tower.backbone.clip (CLIPModel, logit_scale as trained) and the tokenizer "
+                    f"{backbone.tokenizer_source!r} the model was trained with",
+        "not_exported": dropped,  # parameter-name prefix -> number of values in the checkpoint
+        "trained_with": {"model_source": backbone.model_source, "tokenizer": backbone.tokenizer_source,
+                         "image_size": backbone.image_size, "max_text_length": backbone.max_text_length,
+                         "num_frames": module.tower.num_frames},
+        "use_as": "backbone init_args pretrained: <this folder>, tokenizer: <this folder>, "
+                  "logit_scale_init: null (the default re-initialises logit_scale to ln 100)",
+    }
+
+
+def checkpoint_counters(ckpt_path: Path) -> dict[str, int]:
+    """``epoch`` / ``global_step`` of a checkpoint that already loaded (weights-only, tensors mapped, not read)."""
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - counters are informative only
+        return {}
+    return {k: checkpoint[k] for k in ("epoch", "global_step") if isinstance(checkpoint.get(k), int)}
+
+
+def follow_umask(folder: Path) -> None:
+    """Give the written files the usual permissions (safetensors writes ``model.safetensors`` 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~umask)
+
+
+def replace_folder(tmp: Path, output: Path) -> None:
+    """Rename the finished ``tmp`` to ``output``; an existing ``output`` is moved aside first and
+    deleted only after the rename, or put back when it fails."""
+    if not output.exists():
+        os.rename(tmp, output)
+        return
+    old = temporary_name(output)
+    os.rename(output, old)
+    try:
+        os.rename(tmp, output)
+    except BaseException:
+        os.rename(old, output)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``pig-lightning export``; see :data:`DESCRIPTION` and :data:`USAGE_NOTES`."""
+    parser = argparse.ArgumentParser(prog="pig-lightning export", description=DESCRIPTION, epilog=USAGE_NOTES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt_path", required=True, metavar="CKPT",
+                        help="a checkpoint written by `pig-lightning fit`")
+    parser.add_argument("--output", required=True, metavar="DIR",
+                        help="folder to write; it must not exist or be empty (see --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
+    args = parser.parse_args(argv)
+    try:
+        output = export_checkpoint(args.ckpt_path, args.output, args.overwrite)
+    except (ExportError, ModelSourceError) as exc:
+        print(f"pig-lightning export: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as exc:
+        print(f"pig-lightning export: error: could not write {args.output}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"exported the CLIP model and tokenizer of {args.ckpt_path} to {output}; "
+          f"what was not exported is listed in {output / 'export_info.json'}")
