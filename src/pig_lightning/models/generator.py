@@ -26,11 +26,15 @@ class PseudoQueryGenerator(nn.Module):
     learnable_special_tokens: BOS/EOS embeddings as trainable parameters (reference: fixed).
     project: apply a copy of ``text_projection`` to the output (needed when the text
         width differs from the embedding size, e.g. ViT-L).
+    init: ``"text"`` (reference): the layers, position embeddings, final norm (and
+        projection) start as copies of the text tower; ``"random"`` (ablation): the same
+        modules freshly initialised as HF CLIP initialises a text tower. BOS/EOS are the text
+        tower's token embeddings either way.
     """
 
     def __init__(self, clip: nn.Module, bos_token_id: int, eos_token_id: int,
                  mapper: Literal["linear", "mlp"] = "linear", learnable_special_tokens: bool = False,
-                 project: bool = False):
+                 project: bool = False, init: Literal["text", "random"] = "text"):
         super().__init__()
         text = clip.text_model
         width = clip.config.text_config.hidden_size
@@ -53,6 +57,29 @@ class PseudoQueryGenerator(nn.Module):
         self.projection = copy.deepcopy(clip.text_projection) if project else None
         if not project and width != embed_dim:
             raise ValueError(f"the text width ({width}) differs from the embedding size ({embed_dim}): set project=True")
+        if init == "random":
+            self._initialise_like_clip(clip.config.text_config)
+        elif init != "text":
+            raise ValueError(f"generator init must be 'text' or 'random', got {init!r}")
+
+    @torch.no_grad()
+    def _initialise_like_clip(self, config) -> None:
+        """Fresh weights with HF ``CLIPPreTrainedModel._init_weights``' distributions."""
+        factor, width = config.initializer_factor, config.hidden_size
+        in_std = width**-0.5 * (2 * config.num_hidden_layers) ** -0.5 * factor
+        nn.init.normal_(self.position_embedding.weight, std=0.02 * factor)
+        for layer in self.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            for linear, std in ((attn.q_proj, in_std), (attn.k_proj, in_std), (attn.v_proj, in_std),
+                                (attn.out_proj, width**-0.5 * factor), (mlp.fc1, (2 * width) ** -0.5 * factor),
+                                (mlp.fc2, in_std)):
+                nn.init.normal_(linear.weight, std=std)
+                nn.init.zeros_(linear.bias)
+        for norm in [self.final_layer_norm, *(n for layer in self.layers for n in (layer.layer_norm1, layer.layer_norm2))]:
+            nn.init.ones_(norm.weight)
+            nn.init.zeros_(norm.bias)
+        if self.projection is not None:
+            nn.init.normal_(self.projection.weight, std=width**-0.5 * factor)
 
     @property
     def max_tokens(self) -> int:

@@ -23,8 +23,8 @@ from torch import nn
 from pig_lightning.models.backbone import FrameCLIPBackbone
 from pig_lightning.models.fusion import CrossAttentionPooling
 from pig_lightning.models.generator import PseudoQueryGenerator
-from pig_lightning.models.proxy_backbone import VideoProxyBackbone
-from pig_lightning.models.token_selection import select_informative_tokens
+from pig_lightning.models.proxy_backbone import ProxyOutput, VideoProxyBackbone
+from pig_lightning.models.token_selection import select_informative_tokens, select_random_tokens
 
 
 @dataclass
@@ -128,14 +128,26 @@ class PIGTower(DotProductTower):
         mapper, learnable_special_tokens, generator_projection: generator options, see
             :class:`~pig_lightning.models.generator.PseudoQueryGenerator`.
         fusion_dropout: dropout in the fusion's residual branch (0.1).
-        recon_weight: weight of the reconstruction loss ``2 - 2 cos(t_p, t)`` (1.0).
+        recon_weight: weight of the reconstruction loss ``2 - 2 cos(t_p, t)`` (1.0); at 0
+            the loss is not computed (no ``recon`` term).
         recon_detach_text: stop the reconstruction gradient at the text embedding ``t``
             (reference: False, ``t`` is trained by both losses). From random weights the
             text tower and generator can satisfy the reconstruction loss by collapsing
             together; detaching ``t`` removes that shortcut (see docs/demo_towers.md).
+        query: what queries the fusion: the pseudo-query ``"generator"`` (reference) or the
+            video CLS token ``"video_cls"`` (ablation: no generator, no token selection, no
+            reconstruction loss; the generator and token-selection options are unused).
+        token_selection: the generator's patch tokens: ``"informative"`` (ITS, reference) or
+            ``"random"`` (ablation): ``num_selected`` patch tokens drawn uniformly without
+            replacement per sample while training; in evaluation one fixed draw (seed
+            ``random_tokens_seed``) for every video, so a video's embedding does not depend
+            on its batch.
+        generator_init: ``"text"`` (reference: a copy of the text tower) or ``"random"``
+            (ablation: the same modules freshly initialised; BOS/EOS still the text embeddings).
     """
 
     kind = "hybrid"
+    random_tokens_seed = 0
 
     def __init__(
         self,
@@ -149,18 +161,27 @@ class PIGTower(DotProductTower):
         fusion_dropout: float = 0.1,
         recon_weight: float = 1.0,
         recon_detach_text: bool = False,
+        query: Literal["generator", "video_cls"] = "generator",
+        token_selection: Literal["informative", "random"] = "informative",
+        generator_init: Literal["text", "random"] = "text",
     ):
         super().__init__(backbone, num_frames)
+        for name, value, allowed in (("query", query, ("generator", "video_cls")),
+                                     ("token_selection", token_selection, ("informative", "random"))):
+            if value not in allowed:
+                raise ValueError(f"PIGTower {name} must be one of {allowed}, got {value!r}")
         self.num_selected = num_selected
         self.head_reduction = head_reduction
         self.recon_weight = recon_weight
         self.recon_detach_text = recon_detach_text
+        self.query = query
+        self.token_selection = token_selection
         self.generator_options = {"mapper": mapper, "learnable_special_tokens": learnable_special_tokens,
-                                  "project": generator_projection}
+                                  "project": generator_projection, "init": generator_init}
         self.fusion_dropout = fusion_dropout
-        self.generator = self._make_generator()
+        self.generator = self._make_generator() if query == "generator" else None
         needed = 4 + num_frames + num_selected
-        if needed > self.generator.max_tokens:
+        if self.generator is not None and needed > self.generator.max_tokens:
             raise ValueError(
                 f"the generator input ({needed} tokens: 4 global + {num_frames} frame CLS + {num_selected} selected) "
                 f"does not fit the {self.generator.max_tokens + 2} text positions with BOS/EOS"
@@ -182,18 +203,29 @@ class PIGTower(DotProductTower):
         at identity. A part present in the checkpoint is used as loaded; a part only partly
         present stays missing (an error)."""
         for name, make in (("generator", self._make_generator), ("fusion", self._make_fusion)):
-            keys = {f"{name}.{key}" for key in getattr(self, name).state_dict()}
-            if keys <= missing:
+            part = getattr(self, name)
+            keys = {f"{name}.{key}" for key in part.state_dict()} if part is not None else set()
+            if keys and keys <= missing:
                 setattr(self, name, make())
                 missing = missing - keys
         return missing
 
-    def video_outputs(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(video embedding [B, D] normalised, pseudo-query [B, D])``."""
+    def select_tokens(self, out: ProxyOutput) -> torch.Tensor:
+        """The ``num_selected`` patch tokens the generator reads, ``[B, k, D]``."""
+        if self.token_selection == "informative":
+            return select_informative_tokens(out, self.num_selected, self.head_reduction)[0]
+        if self.training:
+            return select_random_tokens(out, self.num_selected)[0]
+        fixed = torch.Generator(device=out.tokens.device).manual_seed(self.random_tokens_seed)
+        return select_random_tokens(out, self.num_selected, generator=fixed, shared=True)[0]
+
+    def video_outputs(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(video embedding [B, D] normalised, pseudo-query [B, D] or None without a generator)``."""
         out = self.backbone.forward_video(frames)
         summary = out.global_and_frame_cls()  # [B, 4 + T, D]
-        selected, _ = select_informative_tokens(out, self.num_selected, self.head_reduction)
-        pseudo_query = self.generator(torch.cat([summary, selected], dim=1))
+        if self.generator is None:  # query "video_cls"
+            return F.normalize(self.fusion(summary[:, 0], summary), dim=-1), None
+        pseudo_query = self.generator(torch.cat([summary, self.select_tokens(out)], dim=1))
         fused = self.fusion(pseudo_query, summary)
         return F.normalize(fused, dim=-1), pseudo_query
 
@@ -204,9 +236,12 @@ class PIGTower(DotProductTower):
                          attention_mask: torch.Tensor) -> TrainingOutputs:
         text = self.backbone.encode_text(input_ids, attention_mask)
         video_emb, pseudo_query = self.video_outputs(frames)
-        target = text.detach() if self.recon_detach_text else text
-        recon = (2 - 2 * F.cosine_similarity(pseudo_query.float(), target.float(), dim=-1)).mean()
-        return TrainingOutputs(F.normalize(text, dim=-1), video_emb, {"recon": self.recon_weight * recon})
+        losses = {}
+        if pseudo_query is not None and self.recon_weight != 0:
+            target = text.detach() if self.recon_detach_text else text
+            recon = (2 - 2 * F.cosine_similarity(pseudo_query.float(), target.float(), dim=-1)).mean()
+            losses["recon"] = self.recon_weight * recon
+        return TrainingOutputs(F.normalize(text, dim=-1), video_emb, losses)
 
 
 class SeqTransformerTower(DotProductTower):
