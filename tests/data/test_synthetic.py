@@ -75,7 +75,7 @@ def test_folder_without_manifest_is_never_trusted(tmp_path):
 
 
 def test_interrupted_generation_leaves_nothing_behind(tmp_path, monkeypatch):
-    def interrupted(folder):
+    def interrupted(folder, words=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(synthetic, "write_tokenizer_folder", interrupted)

@@ -5,6 +5,7 @@ from pig_lightning.data.datamodule import SyntheticVideoTextDataModule, VideoTex
 from pig_lightning.data.decoding import PyAVVideoReader, VideoDecodeError
 from pig_lightning.data.frame_folders import FrameFolderReader
 from pig_lightning.data.readers import ClipReader, load_frames
+from pig_lightning.data.scene_datamodules import SceneImagesDataModule, SceneVideosDataModule
 from pig_lightning.data.sampling import jittered_indices, segment_indices, uniform_indices
 from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
 
@@ -13,6 +14,8 @@ __all__ = [
     "ClipReader",
     "FrameFolderReader",
     "PyAVVideoReader",
+    "SceneImagesDataModule",
+    "SceneVideosDataModule",
     "SyntheticConfig",
     "SyntheticVideoTextDataModule",
     "VideoDecodeError",

@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -219,11 +220,33 @@ def make_synthetic(root: str | Path, cfg: SyntheticConfig | None = None, num_wor
     ``manifest.json`` (written last; its presence marks a complete set).
     """
     cfg = cfg or SyntheticConfig()
+
+    def write(tmp: Path) -> None:
+        records = _plan(cfg)
+        jobs = [
+            (i, tuple(r["events"]["first"]), tuple(r["events"]["second"]), str(tmp / r["video"]), cfg)
+            for i, r in enumerate(records)
+        ]
+        (tmp / "videos").mkdir()
+        run_jobs(_make_one, jobs, num_workers, f"writing {len(jobs)} synthetic videos to {root}")
+        write_splits(tmp, records)
+        write_tokenizer_folder(tmp / "tokenizer", vocabulary())
+
+    return build_dataset_folder(root, _manifest(cfg), write)
+
+
+def build_dataset_folder(root: str | Path, manifest: dict, write: Callable[[Path], None]) -> Path:
+    """Build a generated data set atomically, or reuse it when its manifest matches.
+
+    ``write(tmp)`` fills a temporary folder next to ``root``; it is renamed into place with
+    ``manifest.json`` (written last) once complete, so an interrupted run never leaves a set that
+    is trusted later. An existing ``root`` with another manifest is refused, naming the keys
+    that differ.
+    """
     root = Path(root)
-    wanted = _manifest(cfg)
     if root.exists():
         existing = read_manifest(root)
-        if existing == wanted:
+        if existing == manifest:
             log.info("reusing the synthetic set in %s", root)
             return root
         if existing is None:
@@ -231,43 +254,24 @@ def make_synthetic(root: str | Path, cfg: SyntheticConfig | None = None, num_wor
                 f"{root} exists but holds no {MANIFEST}: it is not a complete synthetic set. "
                 "Remove it or choose another folder."
             )
-        old = existing.get("config", {})
-        diff = {k: (old.get(k), v) for k, v in wanted["config"].items() if old.get(k) != v}
+        old, new = existing.get("config", {}), manifest.get("config", {})
+        diff = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+        if existing.get("format_version") != manifest.get("format_version"):
+            diff["format_version"] = (existing.get("format_version"), manifest.get("format_version"))
         raise FileExistsError(
             f"{root} holds a synthetic set made with other parameters (key: (existing, requested)) {diff}. "
             "Remove it or choose another folder."
         )
-
-    records = _plan(cfg)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
-        (tmp / "videos").mkdir()
-        jobs = [
-            (i, tuple(r["events"]["first"]), tuple(r["events"]["second"]), str(tmp / r["video"]), cfg)
-            for i, r in enumerate(records)
-        ]
-        workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
-        log.info("writing %d synthetic videos to %s with %d processes", len(jobs), root, workers)
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                list(pool.map(_make_one, jobs, chunksize=8))
-        else:
-            for job in jobs:
-                _make_one(job)
-        for split in ("train", "val", "test"):
-            with open(tmp / f"{split}.jsonl", "w") as f:
-                for r in records:
-                    if r["split"] == split:
-                        row = {k: v for k, v in r.items() if k != "split"}
-                        f.write(json.dumps(row) + "\n")
-        write_tokenizer_folder(tmp / "tokenizer")
-        (tmp / MANIFEST).write_text(json.dumps(wanted, indent=2))
+        write(tmp)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         try:
             os.replace(tmp, root)
         except OSError:
             # Another process finished the same set first; trust it only if it matches.
-            if read_manifest(root) != wanted:
+            if read_manifest(root) != manifest:
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
@@ -276,11 +280,33 @@ def make_synthetic(root: str | Path, cfg: SyntheticConfig | None = None, num_wor
     return root
 
 
-def write_tokenizer_folder(folder: Path) -> Path:
-    """Write the synthetic captions' CLIP tokenizer, complete enough for ``AutoTokenizer``."""
+def run_jobs(func: Callable, jobs: list, num_workers: int | None, what: str) -> None:
+    """``func(job)`` for every job, in ``num_workers`` processes (default: min(4, cores))."""
+    workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
+    log.info("%s with %d processes", what, workers)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(func, jobs, chunksize=16))
+    else:
+        for job in jobs:
+            func(job)
+
+
+def write_splits(folder: Path, records: list[dict], splits: tuple[str, ...] = ("train", "val", "test")) -> None:
+    """``{split}.jsonl`` for every split (the records' ``split`` key is dropped)."""
+    for split in splits:
+        with open(folder / f"{split}.jsonl", "w") as f:
+            for r in records:
+                if r["split"] == split:
+                    f.write(json.dumps({k: v for k, v in r.items() if k != "split"}) + "\n")
+
+
+def write_tokenizer_folder(folder: Path, words: list[str] | None = None) -> Path:
+    """Write a CLIP tokenizer for the synthetic captions' ``words`` (default: this set's
+    :func:`vocabulary`), complete enough for ``AutoTokenizer``."""
     from transformers import CLIPTokenizer
 
-    write_clip_tokenizer(folder, vocabulary())
+    write_clip_tokenizer(folder, vocabulary() if words is None else words)
     tokenizer = CLIPTokenizer.from_pretrained(str(folder))
     tokenizer.model_max_length = 77
     tokenizer.save_pretrained(str(folder))

@@ -1,0 +1,337 @@
+"""The quality benchmark's synthetic world: an image-caption corpus and a multi-event video set.
+
+Both are drawn from one small world of coloured shapes on noisy backgrounds and share one
+tokenizer, so a CLIP pretrained on the images (stage 1) can be fine-tuned on the videos
+(stage 2), as real CLIP models are pretrained on image-text pairs and fine-tuned on video.
+
+* **Images** (what CLIP is pretrained on): one or two still objects, each with a colour, a
+  shape, a size and a position; the captions say what is visible ("a big red circle on the
+  left and a small blue cross at the top"). No motion: motion is what video fine-tuning learns.
+* **Videos** (where fine-grained interaction can matter): ``events_per_video`` events in
+  sequence, each a coloured shape moving in one direction, plus a small static *distractor*
+  object that no caption mentions. Every caption names only ``events_per_caption`` of the
+  events (in their order), and different captions of one video name different ones — real
+  captions describe part of what a video shows, which is where text-conditioned pooling
+  (X-Pool) beats mean pooling. Within an evaluation split no two videos share a captioned
+  event combination, so every query has one right answer.
+
+Layout of a generated folder: ``images/*.jpg`` or ``videos/*.mp4``, ``{split}.jsonl`` in the
+generic annotation format (with the scene description under ``meta``), ``tokenizer/`` and
+``manifest.json`` (written last; see :func:`~pig_lightning.data.synthetic.build_dataset_folder`).
+The design and why it is so are in ``docs/quality.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pig_lightning.data.synthetic import (
+    _shape_mask,
+    build_dataset_folder,
+    run_jobs,
+    write_mp4,
+    write_splits,
+    write_tokenizer_folder,
+)
+
+FORMAT_VERSION = 1
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (230, 40, 40),
+    "green": (40, 200, 60),
+    "blue": (50, 90, 255),
+    "yellow": (240, 220, 40),
+    "white": (245, 245, 245),
+    "purple": (170, 50, 210),
+}
+SHAPES = ("circle", "square", "triangle", "cross")
+SIZES: dict[str, float] = {"small": 0.2, "big": 0.32}  # side as a fraction of the frame
+POSITIONS: dict[str, tuple[float, float]] = {  # centre as a fraction of the frame
+    "on the left": (0.22, 0.5),
+    "on the right": (0.78, 0.5),
+    "at the top": (0.5, 0.22),
+    "at the bottom": (0.5, 0.78),
+    "in the middle": (0.5, 0.5),
+}
+MOTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+
+OBJECT_TEMPLATES = ("a {size} {colour} {shape} {position}", "a {colour} {shape} {position}",
+                    "{position} a {size} {colour} {shape}")
+IMAGE_JOINERS = ("{a} and {b}", "{a}, {b}", "{a} next to {b}", "there is {a} and {b}")
+EVENT_TEMPLATES = ("a {colour} {shape} moves {motion}", "the {colour} {shape} goes {motion}",
+                   "a {shape} in {colour} slides {motion}")
+EVENT_JOINERS = ("{a}, then {b}", "first {a} and later {b}", "{a} before {b}", "{b} after {a}")
+
+ImageObject = tuple[str, str, str, str]  # colour, shape, size, position
+Event = tuple[str, str, str]  # colour, shape, motion
+
+
+def vocabulary() -> list[str]:
+    """Every word of every caption the two sets can contain (one tokenizer for both)."""
+    words = set(COLOURS) | set(SHAPES) | set(SIZES) | set(MOTIONS)
+    for phrase in POSITIONS:
+        words |= set(phrase.split())
+    for template in OBJECT_TEMPLATES + IMAGE_JOINERS + EVENT_TEMPLATES + EVENT_JOINERS:
+        words |= {w for w in template.replace(",", " ").split() if not w.startswith("{")}
+    return sorted(words)
+
+
+def _draw(img: np.ndarray, shape: str, side: float, cx: float, cy: float, rgb: np.ndarray) -> None:
+    size = img.shape[0]
+    if shape == "cross":
+        arm = side / 2
+        bar = side / 6
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        mask = ((np.abs(xx - cx) <= arm) & (np.abs(yy - cy) <= bar)) | (
+            (np.abs(yy - cy) <= arm) & (np.abs(xx - cx) <= bar))
+    else:
+        mask = _shape_mask(shape, side, cx, cy, size)
+    img[mask] = rgb
+
+
+def _background(fs: int, rng: np.random.Generator) -> np.ndarray:
+    base = rng.integers(0, 90, size=3).astype(np.float32)
+    return base + rng.normal(0, 10, size=(fs, fs, 3)).astype(np.float32)
+
+
+def _noisy(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(img + rng.normal(0, 6, size=img.shape).astype(np.float32), 0, 255).astype(np.uint8)
+
+
+def _colour(name: str, rng: np.random.Generator) -> np.ndarray:
+    return np.array(COLOURS[name], dtype=np.float32) + rng.uniform(-15, 15, size=3)
+
+
+# ----- images ----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SceneImagesConfig:
+    """Parameters of the image-caption corpus (stage-1 pretraining)."""
+
+    num_train: int = 20_000
+    num_val: int = 500
+    captions_per_image: int = 3
+    frame_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_train < 1 or self.num_val < 0:
+            raise ValueError(f"num_train must be >= 1 and num_val >= 0, got {self.num_train}, {self.num_val}")
+        if self.captions_per_image < 1:
+            raise ValueError(f"captions_per_image must be >= 1, got {self.captions_per_image}")
+        if self.frame_size < 32 or self.frame_size % 2:
+            raise ValueError(f"frame_size must be an even number >= 32, got {self.frame_size}")
+
+
+def render_image(objects: list[ImageObject], frame_size: int, rng: np.random.Generator) -> np.ndarray:
+    """``uint8 [H, W, 3]`` with the objects drawn at their positions (jittered a little)."""
+    img = _background(frame_size, rng)
+    for colour, shape, size, position in objects:
+        fx, fy = POSITIONS[position]
+        cx = (fx + rng.uniform(-0.05, 0.05)) * frame_size
+        cy = (fy + rng.uniform(-0.05, 0.05)) * frame_size
+        side = SIZES[size] * rng.uniform(0.9, 1.1) * frame_size
+        _draw(img, shape, side, cx, cy, _colour(colour, rng))
+    return _noisy(img, rng)
+
+
+def image_caption(objects: list[ImageObject], rng: np.random.Generator) -> str:
+    phrases = []
+    for colour, shape, size, position in objects:
+        template = OBJECT_TEMPLATES[rng.integers(len(OBJECT_TEMPLATES))]
+        phrases.append(template.format(colour=colour, shape=shape, size=size, position=position))
+    if len(phrases) == 1:
+        return phrases[0]
+    order = rng.permutation(len(phrases))
+    return IMAGE_JOINERS[rng.integers(len(IMAGE_JOINERS))].format(a=phrases[order[0]], b=phrases[order[1]])
+
+
+def _plan_images(cfg: SceneImagesConfig) -> list[dict]:
+    rng = np.random.default_rng([cfg.seed, 0])
+    objects = list(itertools.product(COLOURS, SHAPES, SIZES, POSITIONS))
+    records = []
+    splits = ["train"] * cfg.num_train + ["val"] * cfg.num_val
+    for index, split in enumerate(splits):
+        count = 1 if rng.random() < 0.4 else 2
+        chosen: list[ImageObject] = []
+        while len(chosen) < count:  # two objects never share a position
+            candidate = objects[rng.integers(len(objects))]
+            if all(candidate[3] != other[3] for other in chosen):
+                chosen.append(candidate)
+        captions = list(dict.fromkeys(image_caption(chosen, rng) for _ in range(cfg.captions_per_image)))
+        records.append({"split": split, "video_id": f"img{index:06d}", "video": f"images/img{index:06d}.jpg",
+                        "captions": captions, "objects": [list(o) for o in chosen]})
+    return records
+
+
+def write_jpeg(path: Path, image: np.ndarray) -> None:
+    with av.open(str(path), "w", format="image2") as container:
+        stream = container.add_stream("mjpeg", rate=1)
+        stream.width, stream.height = image.shape[1], image.shape[0]
+        stream.pix_fmt = "yuvj444p"
+        stream.codec_context.options = {"q:v": "2", "threads": "1"}
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _make_image(job: tuple[int, list, str, SceneImagesConfig]) -> None:
+    index, objects, path, cfg = job
+    rng = np.random.default_rng([cfg.seed, index, 1])
+    write_jpeg(Path(path), render_image([tuple(o) for o in objects], cfg.frame_size, rng))
+
+
+def make_scene_images(root: str | Path, cfg: SceneImagesConfig | None = None,
+                      num_workers: int | None = None) -> Path:
+    """Write (or reuse) the image-caption corpus in ``root``: ``images/``, ``train.jsonl``,
+    ``val.jsonl``, ``tokenizer/``, ``manifest.json``."""
+    cfg = cfg or SceneImagesConfig()
+
+    def write(tmp: Path) -> None:
+        records = _plan_images(cfg)
+        (tmp / "images").mkdir()
+        jobs = [(i, r["objects"], str(tmp / r["video"]), cfg) for i, r in enumerate(records)]
+        run_jobs(_make_image, jobs, num_workers, f"writing {len(jobs)} synthetic images to {root}")
+        write_splits(tmp, records, ("train", "val"))
+        write_tokenizer_folder(tmp / "tokenizer", vocabulary())
+
+    manifest = {"kind": "scene-images", "format_version": FORMAT_VERSION, "config": dataclasses.asdict(cfg)}
+    return build_dataset_folder(root, manifest, write)
+
+
+# ----- videos ----------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SceneVideosConfig:
+    """Parameters of the multi-event video set (stage-2 fine-tuning and evaluation)."""
+
+    num_train: int = 1200
+    num_val: int = 100
+    num_test: int = 200
+    events_per_video: int = 4
+    events_per_caption: int = 2
+    captions_per_video: int = 4
+    distractor: bool = True
+    frame_size: int = 64
+    frames_per_event: int = 10
+    fps: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_train", "num_val", "num_test"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 1 <= self.events_per_caption <= self.events_per_video:
+            raise ValueError(f"events_per_caption must be in [1, events_per_video], got {self.events_per_caption}")
+        subsets = len(list(itertools.combinations(range(self.events_per_video), self.events_per_caption)))
+        if not 1 <= self.captions_per_video <= subsets:
+            raise ValueError(f"captions_per_video must be in [1, {subsets}] (distinct event subsets), "
+                             f"got {self.captions_per_video}")
+        if self.frame_size < 32 or self.frame_size % 2:
+            raise ValueError(f"frame_size must be an even number >= 32, got {self.frame_size}")
+        if self.frames_per_event < 2:
+            raise ValueError(f"frames_per_event must be >= 2, got {self.frames_per_event}")
+
+
+def render_scene_video(events: list[Event], distractor: ImageObject | None, cfg: SceneVideosConfig,
+                       rng: np.random.Generator) -> np.ndarray:
+    """``uint8 [events x frames_per_event, H, W, 3]``: the events one after the other, the
+    distractor (if any) still in its corner the whole time."""
+    fs, n = cfg.frame_size, cfg.frames_per_event
+    background = _background(fs, rng)
+    if distractor is not None:
+        corner = [(0.12, 0.12), (0.88, 0.12), (0.12, 0.88), (0.88, 0.88)][rng.integers(4)]
+        _draw(background, distractor[1], 0.16 * fs, corner[0] * fs, corner[1] * fs, _colour(distractor[0], rng))
+    frames = []
+    for colour, shape, motion in events:
+        side = rng.uniform(0.22, 0.3) * fs
+        travel = rng.uniform(0.25, 0.32) * fs
+        cx0 = fs / 2 + rng.uniform(-0.05, 0.05) * fs
+        cy0 = fs / 2 + rng.uniform(-0.05, 0.05) * fs
+        dx, dy = MOTIONS[motion]
+        rgb = _colour(colour, rng)
+        for k in range(n):
+            t = k / (n - 1)
+            img = background.copy()
+            _draw(img, shape, side, cx0 + dx * travel * t, cy0 + dy * travel * t, rgb)
+            frames.append(_noisy(img, rng))
+    return np.stack(frames)
+
+
+def event_phrase(event: Event, rng: np.random.Generator) -> str:
+    colour, shape, motion = event
+    return EVENT_TEMPLATES[rng.integers(len(EVENT_TEMPLATES))].format(colour=colour, shape=shape, motion=motion)
+
+
+def scene_caption(events: list[Event], rng: np.random.Generator) -> str:
+    """A caption naming ``events`` (already in video order)."""
+    phrases = [event_phrase(e, rng) for e in events]
+    text = phrases[0]
+    for phrase in phrases[1:]:
+        text = EVENT_JOINERS[rng.integers(len(EVENT_JOINERS))].format(a=text, b=phrase)
+    return text
+
+
+def _plan_videos(cfg: SceneVideosConfig) -> list[dict]:
+    rng = np.random.default_rng([cfg.seed, 0])
+    events = list(itertools.product(COLOURS, SHAPES, MOTIONS))
+    subsets = list(itertools.combinations(range(cfg.events_per_video), cfg.events_per_caption))
+    records = []
+    splits = ["train"] * cfg.num_train + ["val"] * cfg.num_val + ["test"] * cfg.num_test
+    used: dict[str, set] = {}  # per evaluation split: captioned event combinations already taken
+    for index, split in enumerate(splits):
+        for _attempt in range(1000):
+            # consecutive events differ in colour and shape, so the cut between them is visible
+            chosen: list[Event] = []
+            while len(chosen) < cfg.events_per_video:
+                e = events[rng.integers(len(events))]
+                if not chosen or (e[0] != chosen[-1][0] and e[1] != chosen[-1][1]):
+                    chosen.append(e)
+            picked = [subsets[i] for i in rng.choice(len(subsets), cfg.captions_per_video, replace=False)]
+            keys = {tuple(chosen[i] for i in subset) for subset in picked}
+            if split == "train" or not keys & used.setdefault(split, set()):
+                break
+        else:
+            raise RuntimeError(f"could not draw a video with unique captions for split {split}: make the split smaller")
+        if split != "train":
+            used[split] |= keys
+        distractor = None
+        if cfg.distractor:
+            colour = list(COLOURS)[rng.integers(len(COLOURS))]
+            distractor = (colour, SHAPES[rng.integers(len(SHAPES))], "small", "corner")
+        captions = [scene_caption([chosen[i] for i in subset], rng) for subset in picked]
+        records.append({
+            "split": split, "video_id": f"scene{index:05d}", "video": f"videos/scene{index:05d}.mp4",
+            "captions": captions, "events": [list(e) for e in chosen],
+            "captioned": [list(s) for s in picked], "distractor": list(distractor) if distractor else None,
+        })
+    return records
+
+
+def _make_video(job: tuple[int, list, list | None, str, SceneVideosConfig]) -> None:
+    index, events, distractor, path, cfg = job
+    rng = np.random.default_rng([cfg.seed, index, 1])
+    frames = render_scene_video([tuple(e) for e in events], tuple(distractor) if distractor else None, cfg, rng)
+    write_mp4(Path(path), frames, cfg.fps)
+
+
+def make_scene_videos(root: str | Path, cfg: SceneVideosConfig | None = None,
+                      num_workers: int | None = None) -> Path:
+    """Write (or reuse) the multi-event video set in ``root``: ``videos/``,
+    ``{train,val,test}.jsonl``, ``tokenizer/``, ``manifest.json``."""
+    cfg = cfg or SceneVideosConfig()
+
+    def write(tmp: Path) -> None:
+        records = _plan_videos(cfg)
+        (tmp / "videos").mkdir()
+        jobs = [(i, r["events"], r["distractor"], str(tmp / r["video"]), cfg) for i, r in enumerate(records)]
+        run_jobs(_make_video, jobs, num_workers, f"writing {len(jobs)} synthetic scene videos to {root}")
+        write_splits(tmp, records)
+        write_tokenizer_folder(tmp / "tokenizer", vocabulary())
+
+    manifest = {"kind": "scene-videos", "format_version": FORMAT_VERSION, "config": dataclasses.asdict(cfg)}
+    return build_dataset_folder(root, manifest, write)
