@@ -66,3 +66,24 @@ def test_tokenizer_bigger_than_model_vocabulary_is_refused(tmp_path, tiny_clip_c
     load_clip_model(config=cfg).save_pretrained(tmp_path / "small_vocab")
     with pytest.raises(ModelSourceError, match="do not belong together"):
         load_clip_model(pretrained=str(tmp_path / "small_vocab"), tokenizer=tok)
+
+
+def test_a_shipped_folder_is_checked_against_its_sha256sums(tmp_path, tiny_clip_config, tokenizer_dir):
+    import hashlib
+
+    from pig_lightning.loading import load_clip_model, load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+    folder = tmp_path / "clip"
+    load_clip_model(config=tiny_clip_config, tokenizer=tokenizer).save_pretrained(folder)
+    weights = folder / "model.safetensors"
+    (folder / "SHA256SUMS").write_text(f"{hashlib.sha256(weights.read_bytes()).hexdigest()}  model.safetensors\n")
+    load_clip_model(pretrained=str(folder), tokenizer=tokenizer)  # intact: loads
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelSourceError, match="model.safetensors does not match its checksum"):
+        load_clip_model(pretrained=str(folder), tokenizer=tokenizer)
+    (folder / "SHA256SUMS").write_text("nonsense\n")
+    with pytest.raises(ModelSourceError, match="SHA256SUMS:1"):
+        load_clip_model(pretrained=str(folder), tokenizer=tokenizer)

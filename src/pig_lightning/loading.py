@@ -8,6 +8,7 @@ unreachable id or an empty folder, so the tokenizer size is checked after loadin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -101,6 +102,8 @@ def load_clip_model(pretrained: str | None = None, config: str | dict[str, Any] 
     local = path.exists() or pretrained.startswith((".", "/", "~"))
     if local and not path.is_dir():
         raise ModelSourceError(f"CLIP model folder not found: {path}")
+    if local:
+        verify_checksums(path)
     try:
         model = CLIPModel.from_pretrained(str(path) if local else pretrained)
     except OSError as exc:
@@ -110,6 +113,35 @@ def load_clip_model(pretrained: str | None = None, config: str | dict[str, Any] 
     if tokenizer is not None:
         check_tokenizer_fits(tokenizer, model, str(path / "config.json") if local else f"{pretrained!r} (hub id)")
     return model
+
+
+CHECKSUMS = "SHA256SUMS"
+
+
+def verify_checksums(folder: Path) -> None:
+    """Check the files a folder's ``SHA256SUMS`` lists (``sha256sum`` format), if it has one.
+
+    A model folder shipped with the project (e.g. the quality benchmark's pretrained tiny CLIP)
+    carries one, so a changed or corrupted file is refused before it is loaded.
+    """
+    listing = folder / CHECKSUMS
+    if not listing.is_file():
+        return
+    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        expected, _, name = line.strip().partition("  ")
+        if len(expected) != 64 or not name:
+            raise ModelSourceError(f"{listing}:{number}: expected '<sha256>  <file name>', got {line!r}")
+        target = folder / name.lstrip("*")
+        if not target.is_file():
+            raise ModelSourceError(f"{listing}:{number}: {target} is missing")
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        if digest != expected:
+            raise ModelSourceError(
+                f"{target} does not match its checksum in {listing} (sha256 {digest}, expected {expected}): the "
+                "file was changed or corrupted; regenerate the folder with the command its README names"
+            )
 
 
 def check_tokenizer_fits(tokenizer, model: CLIPModel, model_name: str) -> None:
