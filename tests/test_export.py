@@ -289,3 +289,18 @@ def test_end_of_text_id_outside_the_model_vocabulary_is_refused(tmp_path, tiny_c
     with pytest.raises(ModelSourceError, match=rf"tokenizer_with_holes.*eos id {eos} is outside"):
         load_clip_model(pretrained=str(tmp_path / "clip"), tokenizer=tokenizer)
     load_clip_model(pretrained=str(tmp_path / "clip"), tokenizer=load_tokenizer(tokenizer_dir))  # this one fits
+
+
+def test_checksums_are_written_and_checked_when_the_folder_is_loaded(meanp_ckpt, tmp_path):
+    from pig_lightning.loading import load_clip_model, load_tokenizer
+
+    out = tmp_path / "clip"
+    export("--ckpt_path", str(meanp_ckpt), "--output", str(out), "--checksums")
+    listed = dict(line.split("  ")[::-1] for line in (out / "SHA256SUMS").read_text().splitlines())
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(listed) and "export_info.json" not in listed
+    tokenizer = load_tokenizer(str(out))
+    load_clip_model(pretrained=str(out), tokenizer=tokenizer)
+    config = out / "config.json"
+    config.write_text(config.read_text().replace('"projection_dim"', '"projection_dim" ', 1))
+    with pytest.raises(ModelSourceError, match="config.json does not match its checksum"):
+        load_clip_model(pretrained=str(out), tokenizer=tokenizer)

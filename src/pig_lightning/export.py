@@ -26,7 +26,7 @@ import torch
 from transformers import CLIPModel
 
 from pig_lightning.atomic import temporary_name, write_json_atomic
-from pig_lightning.loading import ModelSourceError, load_tokenizer
+from pig_lightning.loading import CHECKSUMS, ModelSourceError, load_tokenizer
 from pig_lightning.retrieval.gallery import file_sha256
 from pig_lightning.retrieval.indexer import load_module
 
@@ -53,8 +53,10 @@ class ExportError(ValueError):
     """Bad input to ``export``: the message says what and which file."""
 
 
-def export_checkpoint(ckpt_path: str | Path, output: str | Path, overwrite: bool = False) -> Path:
-    """Write the CLIP of the checkpoint ``ckpt_path`` (and its tokenizer) to the folder ``output``."""
+def export_checkpoint(ckpt_path: str | Path, output: str | Path, overwrite: bool = False,
+                      checksums: bool = False) -> Path:
+    """Write the CLIP of the checkpoint ``ckpt_path`` (and its tokenizer) to the folder ``output``
+    (with ``checksums``, also its ``SHA256SUMS``)."""
     ckpt_path, output = Path(ckpt_path), Path(output)
     check_output(output, ckpt_path, overwrite)
     module = load_checkpoint(ckpt_path)
@@ -71,11 +73,21 @@ def export_checkpoint(ckpt_path: str | Path, output: str | Path, overwrite: bool
         clip.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json_atomic(tmp / "export_info.json", info, indent=2)
+        if checksums:
+            write_checksums(tmp)
         follow_umask(tmp)
         replace_folder(tmp, output)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return output
+
+
+def write_checksums(folder: Path) -> None:
+    """``SHA256SUMS`` of the model and tokenizer files (not ``export_info.json``, which names local
+    paths); :func:`pig_lightning.loading.load_clip_model` checks them before loading the folder."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in ("export_info.json", CHECKSUMS))
+    lines = [f"{file_sha256(folder / name)}  {name}" for name in names]
+    (folder / CHECKSUMS).write_text("\n".join(lines) + "\n")
 
 
 def check_output(output: Path, ckpt_path: Path, overwrite: bool) -> None:
@@ -189,9 +201,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="folder to write; it must not exist or be empty (see --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
+    parser.add_argument("--checksums", action="store_true",
+                        help="also write SHA256SUMS of the model and tokenizer files; loading the folder then checks them")
     args = parser.parse_args(argv)
     try:
-        output = export_checkpoint(args.ckpt_path, args.output, args.overwrite)
+        output = export_checkpoint(args.ckpt_path, args.output, args.overwrite, args.checksums)
     except (ExportError, ModelSourceError) as exc:
         print(f"pig-lightning export: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
