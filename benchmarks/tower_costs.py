@@ -10,10 +10,9 @@
 * scoring latency: ``score`` + top-10 for a batch of queries against synthetic galleries of
   1k / 10k / 100k videos (embeddings are random: latency does not depend on their values).
 
-FLOPs are counted with ``torch.utils.flop_counter`` (deterministic; a multiply-add is 2 FLOPs).
-PyTorch does not count its CPU fused attention kernel, so a formula for it is registered
-here (``4 * B * heads * Lq * Lk * d``, the two matrix products). Weights are random: costs do
-not depend on them.
+FLOPs are counted with :func:`pig_lightning.costs.count_flops` (``torch.utils.flop_counter``,
+deterministic; a multiply-add is 2 FLOPs; the CPU fused attention kernel counted by its two
+matrix products). Weights are random: costs do not depend on them.
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ from pathlib import Path
 
 import torch
 from report import machine, write_report
-from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
 
+from pig_lightning.costs import count_flops
 from pig_lightning.data.synthetic import write_tokenizer_folder
 from pig_lightning.models import (
     FrameCLIPBackbone,
@@ -39,18 +38,6 @@ from pig_lightning.models import (
 )
 
 FRAMES, SIZE, TEXT_LEN = 12, 224, 50
-
-
-@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
-def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    b, h, lq, d = query_shape
-    return 2 * b * h * lq * key_shape[-2] * d + 2 * b * h * lq * key_shape[-2] * value_shape[-1]
-
-
-def flops(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
 
 
 def build_towers(tokenizer: str) -> dict[str, torch.nn.Module]:
@@ -79,8 +66,6 @@ def scoring_latency(tower, stored_shape: tuple[int, ...], gallery: int, queries:
 
 
 def main() -> None:
-    # nn.TransformerEncoder's fused inference kernel is invisible to the FLOP counter
-    torch.backends.mha.set_fastpath_enabled(False)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="docs/tower_costs.md")
     parser.add_argument("--galleries", type=int, nargs="*", default=[1_000, 10_000, 100_000])
@@ -98,12 +83,12 @@ def main() -> None:
             tower.eval()
             with torch.no_grad():
                 stored = tower.encode_videos(frames)
-                offline = flops(lambda: tower.encode_videos(frames))
+                offline = count_flops(lambda: tower.encode_videos(frames))
                 text = tower.encode_texts(ids, mask)
-                text_flops = flops(lambda: tower.encode_texts(ids, mask))
+                text_flops = count_flops(lambda: tower.encode_texts(ids, mask))
                 gallery_1k = stored.expand(1000, *stored.shape[1:]).contiguous()
                 queries_100 = text.expand(100, -1).contiguous()
-                score_flops = flops(lambda: tower.score(queries_100, gallery_1k)) // 100
+                score_flops = count_flops(lambda: tower.score(queries_100, gallery_1k)) // 100
             stored_shape = tuple(stored.shape[1:])
             latencies = {}
             for size in args.galleries:

@@ -9,6 +9,7 @@
     pig-lightning index --ckpt_path last.ckpt --videos data/synthetic/test.jsonl --output gallery.safetensors
     pig-lightning search --index gallery.safetensors --ckpt_path last.ckpt --query "a red circle moves left"
     pig-lightning export --ckpt_path last.ckpt --output clip-finetuned/
+    pig-lightning compare runs/demo_pig/version_0 runs/demo_meanp/version_0
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pig_lightning.module import RetrievalModule
 
 DESCRIPTION = (
     "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
-    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search --help`."
+    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search|export|compare --help`."
 )
 
 # Values the model and the data both need: set once on the data module, passed on to the model.
@@ -44,6 +45,7 @@ EXTRA_COMMANDS = {
     "index": "pig_lightning.retrieval.indexer:main",
     "search": "pig_lightning.retrieval.search:main",
     "export": "pig_lightning.export:main",
+    "compare": "pig_lightning.compare:main",
 }
 
 
