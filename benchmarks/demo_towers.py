@@ -66,7 +66,9 @@ def main() -> None:
         print(name, metrics, f"{seconds:.0f} s", flush=True)
 
     lines = [
-        "# Demo towers on the synthetic set",
+        "# Demo towers on the synthetic set, trained FROM SCRATCH (random weights)",
+        "",
+        "Not the paper's setting (every tower there starts from pretrained CLIP): for that, see `docs/quality.md`.",
         "",
         f"Command: `python benchmarks/demo_towers.py` (configs: {', '.join(args.configs)}).",
         f"Machine: {machine()}.",

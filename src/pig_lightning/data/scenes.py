@@ -33,6 +33,7 @@ import numpy as np
 from pig_lightning.data.synthetic import (
     _shape_mask,
     build_dataset_folder,
+    check_set_sizes,
     run_jobs,
     write_mp4,
     write_splits,
@@ -119,12 +120,10 @@ class SceneImagesConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.num_train < 1 or self.num_val < 0:
-            raise ValueError(f"num_train must be >= 1 and num_val >= 0, got {self.num_train}, {self.num_val}")
-        if self.captions_per_image < 1:
-            raise ValueError(f"captions_per_image must be >= 1, got {self.captions_per_image}")
-        if self.frame_size < 32 or self.frame_size % 2:
-            raise ValueError(f"frame_size must be an even number >= 32, got {self.frame_size}")
+        check_set_sizes(self, ("num_train", "num_val"))
+        if self.num_train < 1 or self.captions_per_image < 1:
+            raise ValueError(f"num_train and captions_per_image must be >= 1, got {self.num_train}, "
+                             f"{self.captions_per_image}")
 
 
 def render_image(objects: list[ImageObject], frame_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -222,19 +221,13 @@ class SceneVideosConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_train", "num_val", "num_test"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_set_sizes(self, ("num_train", "num_val", "num_test"))
         if not 1 <= self.events_per_caption <= self.events_per_video:
             raise ValueError(f"events_per_caption must be in [1, events_per_video], got {self.events_per_caption}")
         subsets = len(list(itertools.combinations(range(self.events_per_video), self.events_per_caption)))
         if not 1 <= self.captions_per_video <= subsets:
             raise ValueError(f"captions_per_video must be in [1, {subsets}] (distinct event subsets), "
                              f"got {self.captions_per_video}")
-        if self.frame_size < 32 or self.frame_size % 2:
-            raise ValueError(f"frame_size must be an even number >= 32, got {self.frame_size}")
-        if self.frames_per_event < 2:
-            raise ValueError(f"frames_per_event must be >= 2, got {self.frames_per_event}")
 
 
 def render_scene_video(events: list[Event], distractor: ImageObject | None, cfg: SceneVideosConfig,

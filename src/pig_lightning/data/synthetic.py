@@ -72,18 +72,24 @@ class SyntheticConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("num_train", "num_val", "num_test"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_set_sizes(self, ("num_train", "num_val", "num_test"))
         if not 1 <= self.captions_per_video <= len(TEMPLATES):
             raise ValueError(f"captions_per_video must be in [1, {len(TEMPLATES)}], got {self.captions_per_video}")
-        if self.frame_size < 32 or self.frame_size % 2:
-            raise ValueError(f"frame_size must be an even number >= 32, got {self.frame_size}")
-        if self.frames_per_event < 2:
-            raise ValueError(f"frames_per_event must be >= 2, got {self.frames_per_event}")
         total = self.num_train + self.num_val + self.num_test
         if total > len(event_pairs()):
             raise ValueError(f"at most {len(event_pairs())} distinct videos can be made, asked for {total}")
+
+
+def check_set_sizes(cfg, counts: tuple[str, ...]) -> None:
+    """The checks every synthetic set's parameters share: split sizes >= 0, an even frame size
+    >= 32 and (for videos) at least 2 frames per event."""
+    for name in counts:
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.frame_size < 32 or cfg.frame_size % 2:
+        raise ValueError(f"frame_size must be an even number >= 32, got {cfg.frame_size}")
+    if getattr(cfg, "frames_per_event", 2) < 2:
+        raise ValueError(f"frames_per_event must be >= 2, got {cfg.frames_per_event}")
 
 
 Event = tuple[str, str, str]  # (colour, shape, motion)
