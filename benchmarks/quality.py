@@ -278,7 +278,8 @@ def report(results: dict) -> None:
             "## Stage 1: the pretrained tiny CLIP",
             "",
             f"`pig-lightning fit --config conf/quality/pretrain_clip.yaml`, then `pig-lightning export` of the best "
-            f"checkpoint to `{EXPORTED}`: **{s1['seconds'] / 60:.1f} min** on this machine (export {s1['export_seconds']:.0f} s). "
+            f"checkpoint: {s1['seconds'] / 60:.1f} min for the run recorded here, which shared the 2 cores with other "
+            f"work (export {s1['export_seconds']:.0f} s). "
             f"Image→text validation R@1 (500 held-out images) by epoch: {curve}.",
             "",
         ]
@@ -286,7 +287,8 @@ def report(results: dict) -> None:
         if regen:
             lines += [
                 f"Regenerated with `make pretrained-clip` on the same machine with nothing else running: "
-                f"**{regen['seconds'] / 60:.1f} min** (fit + export); the files are "
+                f"**{regen['seconds'] / 60:.1f} min** (fit + export, the image corpus already written; writing it takes "
+                f"~1 min more); the files are "
                 + ("**bit-identical** to the shipped `assets/clip-tiny-scenes` (`sha256sum -c` passes)."
                    if regen["identical"] else "**not** identical to the shipped ones (see the log)."),
                 "",
