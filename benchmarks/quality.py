@@ -342,7 +342,9 @@ def report(results: dict) -> None:
             lines.append(f"- `{name}`: " + ", ".join(f"{v:.1f}" for v in r["val_t2v_R@1"]) + f" (last train losses: {losses})")
     lines += ["", "## Commands", "", "```bash"]
     lines.append("pig-lightning fit --config conf/quality/pretrain_clip.yaml   # stage 1")
-    lines.append(f"pig-lightning export --ckpt_path <stage-1 best checkpoint> --output {EXPORTED}")
+    lines.append(f"pig-lightning export --ckpt_path <stage-1 best checkpoint> --output {EXPORTED} --checksums")
+    lines.append(f"(cd {EXPORTED} && sha256sum -c ../../{SHIPPED}/SHA256SUMS)   # the three lines above = make pretrained-clip")
+    lines.append(f"# stage 2 starts from the shipped {SHIPPED} (conf/quality/<tower>.yaml):")
     for name in TOWERS:
         lines.append(f"pig-lightning fit --config conf/quality/{name}.yaml --seed_everything S --data.init_args.seed S")
     for name, (_, extra) in ABLATIONS.items():
