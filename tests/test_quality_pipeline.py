@@ -58,8 +58,8 @@ def stage1(tmp_path_factory) -> dict:
     return {"tmp": tmp, "videos": videos, "exported": exported}
 
 
-def _finetune(stage1: dict, name: str, backbone: dict, tower: str = "MeanPoolingTower") -> dict:
-    """Fine-tune on the videos (3 epochs), test the best checkpoint; the test metrics."""
+def _finetune(stage1: dict, name: str, backbone: dict, tower: str = "MeanPoolingTower") -> Path:
+    """Fine-tune on the videos (3 epochs) and test the best checkpoint; the run folder."""
     tmp = stage1["tmp"]
     run = _fit(tmp, name, {
         "seed_everything": 0,
@@ -73,7 +73,25 @@ def _finetune(stage1: dict, name: str, backbone: dict, tower: str = "MeanPooling
             **{k: getattr(VIDEOS, k) for k in ("num_train", "num_val", "num_test", "frames_per_event", "frame_size")},
             "batch_size": 16, "eval_batch_size": 20, "num_workers": 0}},
     })
-    stage1.setdefault("runs", {})[name] = run
+    return run
+
+
+@pytest.fixture(scope="module")
+def finetuned(stage1) -> dict[str, Path]:
+    """Mean pooling from the shipped pretrained CLIP and from random weights, PIG from the stage-1 export."""
+    return {
+        "from_pretrained": _finetune(stage1, "from_pretrained", {
+            "class_path": "pig_lightning.models.FrameCLIPBackbone", "init_args": {"pretrained": str(SHIPPED)}}),
+        "from_random": _finetune(stage1, "from_random", {
+            "class_path": "pig_lightning.models.FrameCLIPBackbone",
+            "init_args": {"config": str(ROOT / "conf/quality/clip.json")}}),
+        "pig": _finetune(stage1, "pig", {
+            "class_path": "pig_lightning.models.VideoProxyBackbone",
+            "init_args": {"pretrained": str(stage1["exported"])}}, tower="PIGTower"),
+    }
+
+
+def _metrics(run: Path) -> dict:
     return json.loads((run / "test_report.json").read_text())["metrics"]
 
 
@@ -88,21 +106,15 @@ def test_exported_stage1_clip_loads_in_plain_transformers(stage1):
     assert text.shape == (2, 64) and torch.isfinite(text).all()
 
 
-def test_pretrained_start_beats_random_start_on_a_small_budget(stage1):
-    pretrained = _finetune(stage1, "from_pretrained", {
-        "class_path": "pig_lightning.models.FrameCLIPBackbone", "init_args": {"pretrained": str(SHIPPED)}})
-    random = _finetune(stage1, "from_random", {
-        "class_path": "pig_lightning.models.FrameCLIPBackbone",
-        "init_args": {"config": str(ROOT / "conf/quality/clip.json")}})
+def test_pretrained_start_beats_random_start_on_a_small_budget(finetuned):
+    pretrained, random = _metrics(finetuned["from_pretrained"]), _metrics(finetuned["from_random"])
     # 40 test videos, 160 queries: chance MnR is 20.5
     assert pretrained["t2v/MnR"] < 0.75 * random["t2v/MnR"], (pretrained, random)
     assert pretrained["t2v/R@5"] > random["t2v/R@5"] + 10, (pretrained, random)
 
 
-def test_pig_fine_tunes_from_the_folder_stage1_exported(stage1):
-    metrics = _finetune(stage1, "pig", {
-        "class_path": "pig_lightning.models.VideoProxyBackbone", "init_args": {"pretrained": str(stage1["exported"])}},
-        tower="PIGTower")
+def test_pig_fine_tunes_from_the_folder_stage1_exported(stage1, finetuned):
+    metrics = _metrics(finetuned["pig"])
     assert metrics["num_videos"] == VIDEOS.num_test and metrics["num_texts"] == 4 * VIDEOS.num_test
     # the hybrid tower starts from stage 1: its generator is a copy of the exported text transformer
     from pig_lightning.models import PIGTower, VideoProxyBackbone
@@ -115,11 +127,8 @@ def test_pig_fine_tunes_from_the_folder_stage1_exported(stage1):
         assert torch.equal(copied[1], original[1]), copied[0]
 
 
-def test_compare_prints_both_runs_with_their_online_cost(stage1, capsys):
-    runs = stage1.get("runs", {})
-    if not {"from_pretrained", "pig"} <= set(runs):
-        pytest.skip("needs the fine-tuning runs of the tests above")
-    main(["compare", str(runs["pig"]), str(runs["from_pretrained"])])
+def test_compare_prints_both_runs_with_their_online_cost(finetuned, capsys):
+    main(["compare", str(finetuned["pig"]), str(finetuned["from_pretrained"])])
     lines = capsys.readouterr().out.splitlines()
     pig = next(line for line in lines if "PIGTower (hybrid)" in line)
     meanp = next(line for line in lines if "MeanPoolingTower (two-tower)" in line)

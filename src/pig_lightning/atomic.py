@@ -3,11 +3,13 @@
 Everything this project writes that a later run trusts (annotation files, reports, gallery
 shards, preprocessed videos, settings) goes through :func:`atomic_path`: the content is written
 to a hidden temporary file in the same folder and renamed into place, so an interrupted run
-never leaves a file that looks finished.
+never leaves a file that looks finished. :func:`file_sha256` is how such files are identified
+(gallery provenance, exported model checksums).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -55,3 +57,12 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 def write_json_atomic(path: str | Path, data: Any, indent: int | None = None) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
+
+
+def file_sha256(path: str | Path, limit: int | None = None) -> str:
+    """The sha256 of a file (read in 1 MiB blocks), or its first ``limit`` hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:limit] if limit else digest.hexdigest()

@@ -3,9 +3,10 @@
     pig-lightning compare runs/demo_pig/version_0 runs/demo_meanp/version_0
 
 Each argument is a run folder (``runs/NAME/version_N``; ``runs/NAME`` takes its latest version) or
-its ``test_report.json``, written by ``fit`` with ``test_after_fit`` or by ``test``. Metrics come from the report; the online cost is counted on the
-model of the checkpoint the report names: FLOPs of one query (text encoding + scoring the test
-gallery) and floats stored per video (:mod:`pig_lightning.costs`).
+its ``test_report.json``, written by ``fit`` with ``test_after_fit`` or by ``test``. Metrics come
+from the report; the online cost is counted on the model of the checkpoint the report names: FLOPs
+of one query (text encoding + scoring the test gallery) and floats stored per video
+(:mod:`pig_lightning.costs`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ class CompareError(ValueError):
 def read_report(path: str | Path) -> tuple[Path, dict[str, Any]]:
     """The test report of a run folder, of its latest ``version_N`` (a logger's run name), or a file."""
     path = Path(path)
-    versions = sorted(path.glob("version_*"), key=lambda p: int(p.name.split("_")[-1]) if p.name.split("_")[-1].isdigit() else -1)
+    versions = [p for p in path.glob("version_*") if p.name.removeprefix("version_").isdigit()]
     if path.is_dir() and not (path / "test_report.json").is_file() and versions:
-        path = versions[-1]
+        path = max(versions, key=lambda p: int(p.name.removeprefix("version_")))
     report_path = path / "test_report.json" if path.is_dir() else path
     if not report_path.is_file():
         raise CompareError(f"{report_path}: no test report (run `fit` with test_after_fit: true, or `test`)")
@@ -40,7 +41,7 @@ def read_report(path: str | Path) -> tuple[Path, dict[str, Any]]:
     return report_path, report
 
 
-def run_cost(report: dict[str, Any], report_path: Path) -> dict[str, Any] | None:
+def run_cost(report: dict[str, Any]) -> dict[str, Any] | None:
     """Online cost of the report's model, or None when its checkpoint is gone."""
     import torch
 
@@ -86,14 +87,15 @@ def table(rows: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pig-lightning compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", help="run folders (runs/NAME/version_N, or runs/NAME for its latest) or their test_report.json")
+    parser.add_argument("runs", nargs="+",
+                        help="run folders (runs/NAME/version_N, or runs/NAME for its latest) or their test_report.json")
     parser.add_argument("--no_cost", action="store_true", help="metrics only (do not load the checkpoints)")
     args = parser.parse_args(argv)
     rows = []
     try:
         for run in args.runs:
             path, report = read_report(run)
-            cost = None if args.no_cost else run_cost(report, path)
+            cost = None if args.no_cost else run_cost(report)
             rows.append((str(path.parent), report, cost))
     except (CompareError, OSError) as exc:
         print(f"pig-lightning compare: error: {exc}", file=sys.stderr)

@@ -25,9 +25,8 @@ from typing import Any
 import torch
 from transformers import CLIPModel
 
-from pig_lightning.atomic import temporary_name, write_json_atomic
+from pig_lightning.atomic import file_sha256, temporary_name, write_json_atomic
 from pig_lightning.loading import CHECKSUMS, ModelSourceError, load_tokenizer
-from pig_lightning.retrieval.gallery import file_sha256
 from pig_lightning.retrieval.indexer import load_module
 
 CLIP_PREFIX = "tower.backbone.clip."

@@ -8,13 +8,14 @@ unreachable id or an empty folder, so the tokenizer size is checked after loadin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from transformers import AutoTokenizer, CLIPConfig, CLIPModel
+
+from pig_lightning.atomic import file_sha256
 
 MIN_TOKENIZER_SIZE = 16
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
@@ -136,7 +137,7 @@ def verify_checksums(folder: Path) -> None:
         target = folder / name.lstrip("*")
         if not target.is_file():
             raise ModelSourceError(f"{listing}:{number}: {target} is missing")
-        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        digest = file_sha256(target)
         if digest != expected:
             raise ModelSourceError(
                 f"{target} does not match its checksum in {listing} (sha256 {digest}, expected {expected}): the "

@@ -8,8 +8,6 @@ to (``pig-lightning export``): it holds the same vocabulary.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.data.scenes import SceneImagesConfig, SceneVideosConfig, make_scene_images, make_scene_videos
 
@@ -100,7 +98,7 @@ class SceneVideosDataModule(VideoTextDataModule):
             events_per_caption=events_per_caption, captions_per_video=captions_per_video, distractor=distractor,
             frame_size=frame_size, frames_per_event=frames_per_event, seed=synthetic_seed,
         )
-        root_path = Path(make_scene_videos(root, cfg))
+        root_path = make_scene_videos(root, cfg)
         super().__init__(
             video_root=str(root_path),
             train_annotations=str(root_path / "train.jsonl") if num_train else None,

@@ -13,7 +13,6 @@ file that looks complete. Big collections are embedded in shards (one file each,
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +24,6 @@ from safetensors.torch import load_file, save_file
 from pig_lightning.atomic import atomic_path
 
 FORMAT = "pig-lightning-gallery/1"
-
-
-def file_sha256(path: str | Path, limit: int | None = None) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:limit] if limit else digest.hexdigest()
 
 
 @dataclass

@@ -21,7 +21,8 @@ from pig_lightning.data.preprocess import VIDEO_EXTENSIONS
 from pig_lightning.data.readers import ClipReader
 from pig_lightning.data.sampling import uniform_indices
 from pig_lightning.data.transforms import to_clip_tensor
-from pig_lightning.retrieval.gallery import Gallery, file_sha256, merge_shards
+from pig_lightning.atomic import file_sha256
+from pig_lightning.retrieval.gallery import Gallery, merge_shards
 
 log = logging.getLogger(__name__)
 
