@@ -57,14 +57,14 @@ def cli() -> list[str]:
     return [sys.executable, "-m", "pig_lightning.cli"]
 
 
-THREADS: dict[str, str] = {}  # OMP_NUM_THREADS for the runs when several run at once
+PARALLEL = {"jobs": 1}  # stage-2 runs at once; with more than one, each runs on one thread
 LOCK = threading.Lock()
 
 
 def run(command: list[str], log: Path) -> float:
     """Run a command (offline), its output to ``log``; the wall time in seconds."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **THREADS}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **({"OMP_NUM_THREADS": "1"} if PARALLEL["jobs"] > 1 else {})}
     start = time.perf_counter()
     with open(log, "w") as out:
         code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
@@ -151,7 +151,7 @@ def stage2(results: dict, name: str, config: str, extra: list[str], seed: int) -
                          for tag, series in curves.items() if tag.startswith("train/loss")},
         "command": "pig-lightning fit --config " + config + f" --seed_everything {seed} --data.init_args.seed {seed} "
                    + " ".join(extra),
-        "parallel_jobs": int(THREADS.get("PIG_QUALITY_JOBS", "1")),
+        "parallel_jobs": PARALLEL["jobs"],
     }
     with LOCK:
         results.setdefault("runs", {})[key] = entry
@@ -439,8 +439,7 @@ def main() -> None:
         jobs = [(name, f"conf/quality/{name}.yaml", [], seed) for seed in args.seeds for name in names if name in TOWERS]
         jobs += [(name, "conf/quality/pig.yaml", ABLATIONS[name][1], seed)
                  for seed in args.ablation_seeds for name in names if name in ABLATIONS]
-        if args.jobs > 1:
-            THREADS.update({"OMP_NUM_THREADS": "1", "PIG_QUALITY_JOBS": str(args.jobs)})
+        PARALLEL["jobs"] = args.jobs
         with ThreadPoolExecutor(args.jobs) as pool:
             for future in [pool.submit(stage2, results, *job) for job in jobs]:
                 future.result()
