@@ -144,3 +144,25 @@ def test_selecting_on_the_test_split_is_logged(synthetic_root, caplog):
         dm.setup("fit")
     assert "checkpoint selection uses the TEST split" in caplog.text
     assert not make_dm(synthetic_root).selects_on_test
+
+
+def test_frame_positions_reach_every_split(synthetic_root):
+    import numpy as np
+
+    from pig_lightning.data.datasets import resolve_video_path
+    from pig_lightning.data.transforms import to_clip_tensor
+
+    with pytest.raises(ValueError, match="data.frame_positions must be one of"):
+        make_dm(synthetic_root, frame_positions="floor")
+    seen = []
+    for positions, to_index in (("truncate", lambda p: p.astype(int)), ("round", lambda p: np.round(p).astype(int))):
+        dm = make_dm(synthetic_root, frame_positions=positions)
+        dm.setup("fit")
+        dm.setup("test")
+        assert dm._datasets["train"].frame_positions == positions
+        test = dm._datasets["test"]
+        path = resolve_video_path(test.video_root, test.records[0])
+        expected, idx = test.reader.read(path, lambda n: to_index(np.linspace(0, n - 1, 4)))
+        assert torch.equal(test[0]["frames"], to_clip_tensor(expected)), positions
+        seen.append(idx.tolist())
+    assert seen[0] != seen[1]  # this clip's length tells the two apart

@@ -1,13 +1,39 @@
 import numpy as np
 import pytest
 
-from pig_lightning.data.sampling import jittered_indices, uniform_indices
+from pig_lightning.data.sampling import jittered_indices, make_sampler, uniform_indices
 
 
-def test_uniform_spans_the_clip_like_linspace():
-    assert uniform_indices(24, 8).tolist() == [0, 3, 7, 10, 13, 16, 20, 23]
-    assert uniform_indices(100, 12).tolist() == np.round(np.linspace(0, 99, 12)).astype(int).tolist()
+def test_uniform_truncates_linspace_positions_like_the_release():
+    # 50 frames -> 12: positions k * 49 / 11 = 0, 4.45, 8.91, 13.36, 17.82, 22.27, 26.73, 31.18,
+    # 35.64, 40.09, 44.55, 49; the release keeps their integer parts (np.linspace(...).astype(int))
+    assert uniform_indices(50, 12).tolist() == [0, 4, 8, 13, 17, 22, 26, 31, 35, 40, 44, 49]
+    assert uniform_indices(24, 8).tolist() == [0, 3, 6, 9, 13, 16, 19, 23]  # k * 23 / 7
     assert uniform_indices(5, 1).tolist() == [0]
+
+
+def test_rounding_is_the_option():
+    assert uniform_indices(50, 12, "round").tolist() == [0, 4, 9, 13, 18, 22, 27, 31, 36, 40, 45, 49]
+    assert uniform_indices(24, 8, "round").tolist() == [0, 3, 7, 10, 13, 16, 20, 23]
+    assert make_sampler("uniform", 12, positions="round")(50).tolist() == uniform_indices(50, 12, "round").tolist()
+    with pytest.raises(ValueError, match="frame positions must be one of"):
+        uniform_indices(50, 12, "floor")
+
+
+def test_jittered_truncates_its_positions():
+    # the same draws of start/end (METHOD.md §7), positions truncated by default, rounded as the option
+    differ = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        start = rng.integers(0, 50 // 11 + 1)
+        end = rng.integers(50 - 1 - 50 // 11, 50)
+        positions = np.linspace(start, end, 12)
+        truncated = jittered_indices(50, 12, np.random.default_rng(seed))
+        rounded = jittered_indices(50, 12, np.random.default_rng(seed), positions="round")
+        assert truncated.tolist() == [int(p) for p in positions]
+        assert rounded.tolist() == np.round(positions).astype(int).tolist()
+        differ += truncated.tolist() != rounded.tolist()
+    assert differ > 0
 
 
 def test_fewer_frames_than_requested_repeat_pad():

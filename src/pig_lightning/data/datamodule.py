@@ -20,6 +20,7 @@ from pig_lightning.data.datasets import (
 from pig_lightning.data.formats import read_annotations
 from pig_lightning.data.preprocess import find_preprocessing, settings_differences
 from pig_lightning.data.readers import ClipReader
+from pig_lightning.data.sampling import FRAME_POSITIONS
 from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
 from pig_lightning.loading import load_tokenizer
 
@@ -56,6 +57,8 @@ class VideoTextDataModule(L.LightningDataModule):
         resize: ``squash`` to a square (reference recipe) or ``crop`` (short side, centre crop).
         train_sampling: ``jittered`` (reference recipe), ``segment`` (TSN / X-Pool: one random
             frame per equal segment) or ``uniform``. Evaluation is always uniform.
+        frame_positions: how ``linspace`` frame positions become indices: ``truncate`` (the
+            release's ``astype(int)``) or ``round`` (nearest frame), see ``data/sampling.py``.
         seek_threshold: null never seeks, 0 always does; otherwise the reader seeks past
             keyframes the container indexes, and, for files without a keyframe index, seeks to
             every sampled frame of clips longer than this many seconds (see ``decoding.py``).
@@ -84,6 +87,7 @@ class VideoTextDataModule(L.LightningDataModule):
         interpolation: str = "BICUBIC",
         resize: str = "squash",
         train_sampling: str = "jittered",
+        frame_positions: str = "truncate",
         seek_threshold: float | None = 30.0,
         frame_folder_fps: float | None = None,
         on_decode_error: str = "raise",
@@ -114,6 +118,9 @@ class VideoTextDataModule(L.LightningDataModule):
         self.interpolation = interpolation
         self.resize = resize
         self.train_sampling = train_sampling
+        if frame_positions not in FRAME_POSITIONS:
+            raise ValueError(f"data.frame_positions must be one of {FRAME_POSITIONS}, got {frame_positions!r}")
+        self.frame_positions = frame_positions
         self.seek_threshold = seek_threshold
         self.frame_folder_fps = frame_folder_fps
         self.on_decode_error = on_decode_error
@@ -154,10 +161,11 @@ class VideoTextDataModule(L.LightningDataModule):
             if split == "train":
                 self._datasets[split] = TrainVideoTextDataset(
                     records, root, self._reader(), self.num_frames, self.seed, sampling=self.train_sampling,
-                    on_decode_error=self.on_decode_error,
+                    on_decode_error=self.on_decode_error, frame_positions=self.frame_positions,
                 )
             else:
-                self._datasets[split] = EvalVideoTextDataset(records, root, self._reader(), self.num_frames)
+                self._datasets[split] = EvalVideoTextDataset(records, root, self._reader(), self.num_frames,
+                                                             self.frame_positions)
             log.info("%s: %d videos from %s", split, len(records), self.annotations[split])
         self._warn_on_preprocessing_drift(root)
         if stage == "fit" and "train" not in self._datasets:

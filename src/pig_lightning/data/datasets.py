@@ -52,7 +52,7 @@ class TrainVideoTextDataset(Dataset):
 
     def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: VideoReader,
                  num_frames: int, seed: int = 0, sampling: str = "jittered", on_decode_error: str = "raise",
-                 max_replacements: int = 10):
+                 max_replacements: int = 10, frame_positions: str = "truncate"):
         check_train_options(sampling, on_decode_error)
         self.records = list(records)
         self.video_root = Path(video_root)
@@ -62,6 +62,7 @@ class TrainVideoTextDataset(Dataset):
         self.sampling = sampling
         self.on_decode_error = on_decode_error
         self.max_replacements = max_replacements
+        self.frame_positions = frame_positions
 
     def __len__(self) -> int:
         return len(self.records)
@@ -75,7 +76,7 @@ class TrainVideoTextDataset(Dataset):
             caption = record.captions[int(rng.integers(len(record.captions)))]
             path = resolve_video_path(self.video_root, record)
             try:
-                frames, _ = self.reader.read(path, make_sampler(self.sampling, self.num_frames, rng),
+                frames, _ = self.reader.read(path, make_sampler(self.sampling, self.num_frames, rng, self.frame_positions),
                                              record.start, record.end)
             except VideoDecodeError as exc:
                 if self.on_decode_error == "raise":
@@ -99,11 +100,12 @@ class EvalVideoTextDataset(Dataset):
     """
 
     def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: VideoReader,
-                 num_frames: int):
+                 num_frames: int, frame_positions: str = "truncate"):
         self.records = list(records)
         self.video_root = Path(video_root)
         self.reader = reader
         self.num_frames = num_frames
+        self.frame_positions = frame_positions
         counts = [len(r.captions) for r in self.records]
         self.text_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.num_texts = int(sum(counts))
@@ -118,7 +120,7 @@ class EvalVideoTextDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         frames, _ = self.reader.read(
-            resolve_video_path(self.video_root, record), lambda n: uniform_indices(n, self.num_frames),
+            resolve_video_path(self.video_root, record), lambda n: uniform_indices(n, self.num_frames, self.frame_positions),
             record.start, record.end,
         )
         return {

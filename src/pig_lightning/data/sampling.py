@@ -3,11 +3,20 @@
 All functions return a sorted ``int64`` numpy array of ``num_frames`` indices in
 ``[0, num_available - 1]``; indices repeat when the clip has fewer frames than requested
 (repeat-padding), so every clip yields exactly ``num_frames`` frames.
+
+``linspace`` positions become frame indices by ``positions``: ``"truncate"`` (the release's
+``np.linspace(...).astype(int)``, the default) or ``"round"`` (nearest frame, the choice of
+this project before it followed the release; an option). They differ by one frame wherever a
+position's fraction is >= 0.5, e.g. 24 frames -> 8: truncate ``[0, 3, 6, 9, 13, 16, 19, 23]``,
+round ``[0, 3, 7, 10, 13, 16, 20, 23]``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+FRAME_POSITIONS = ("truncate", "round")
 
 
 def _check(num_available: int, num_frames: int) -> None:
@@ -17,13 +26,23 @@ def _check(num_available: int, num_frames: int) -> None:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
 
 
-def uniform_indices(num_available: int, num_frames: int) -> np.ndarray:
-    """Evaluation sampling: ``linspace(0, n - 1, num_frames)`` rounded (METHOD.md §7)."""
+def to_indices(positions: np.ndarray, kind: str = "truncate") -> np.ndarray:
+    """Fractional frame positions (>= 0) -> ``int64`` indices, truncated or rounded."""
+    if kind == "truncate":
+        return positions.astype(np.int64)
+    if kind == "round":
+        return np.round(positions).astype(np.int64)
+    raise ValueError(f"frame positions must be one of {FRAME_POSITIONS}, got {kind!r}")
+
+
+def uniform_indices(num_available: int, num_frames: int, positions: str = "truncate") -> np.ndarray:
+    """Evaluation sampling: ``linspace(0, n - 1, num_frames)``, truncated by default (METHOD.md §7)."""
     _check(num_available, num_frames)
-    return np.round(np.linspace(0, num_available - 1, num_frames)).astype(np.int64)
+    return to_indices(np.linspace(0, num_available - 1, num_frames), positions)
 
 
-def jittered_indices(num_available: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+def jittered_indices(num_available: int, num_frames: int, rng: np.random.Generator,
+                     positions: str = "truncate") -> np.ndarray:
     """Training sampling of the reference recipe (METHOD.md §7).
 
     ``linspace(start, end, num_frames)`` with ``start ~ U[0, interval]``,
@@ -38,7 +57,7 @@ def jittered_indices(num_available: int, num_frames: int, rng: np.random.Generat
     interval = min(n // (num_frames - 1), (n - 1) // 2)
     start = rng.integers(0, interval + 1) if interval > 0 else 0
     end = rng.integers(max(n - 1 - interval, start), n) if interval > 0 else n - 1
-    return np.round(np.linspace(start, end, num_frames)).astype(np.int64)
+    return to_indices(np.linspace(start, end, num_frames), positions)
 
 
 def segment_indices(num_available: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -54,14 +73,15 @@ def segment_indices(num_available: int, num_frames: int, rng: np.random.Generato
 TRAIN_SAMPLING = ("jittered", "segment", "uniform")
 
 
-def make_sampler(kind: str, num_frames: int, rng: np.random.Generator | None = None):
-    """``n -> indices`` for ``kind`` in ``uniform`` / ``jittered`` / ``segment`` (the random kinds need ``rng``)."""
+def make_sampler(kind: str, num_frames: int, rng: np.random.Generator | None = None, positions: str = "truncate"):
+    """``n -> indices`` for ``kind`` in ``uniform`` / ``jittered`` / ``segment`` (the random kinds need
+    ``rng``); ``positions`` applies to the ``linspace`` kinds (``segment`` draws whole frames)."""
     if kind == "uniform":
-        return lambda n: uniform_indices(n, num_frames)
+        return lambda n: uniform_indices(n, num_frames, positions)
     if kind not in TRAIN_SAMPLING:
         raise ValueError(f"sampling must be one of {TRAIN_SAMPLING}, got {kind!r}")
     if rng is None:
         raise ValueError(f"{kind!r} sampling is random: give it a numpy Generator")
     if kind == "jittered":
-        return lambda n: jittered_indices(n, num_frames, rng)
+        return lambda n: jittered_indices(n, num_frames, rng, positions)
     return lambda n: segment_indices(n, num_frames, rng)
