@@ -70,17 +70,53 @@ def test_initialisation_follows_the_method(backbone, tokenizer_dir):
     assert fresh.proxy_tokens.shape == (3, 32)
 
 
-def test_temporal_embedding_interpolates_for_other_frame_counts(backbone):
-    table = backbone.temporal_embedding
-    assert torch.equal(backbone.temporal(4), table)
-    seven = backbone.temporal(7)
-    assert seven.shape == (7, 32)
-    torch.testing.assert_close(seven[0], table[0])
-    torch.testing.assert_close(seven[-1], table[-1])
+def interpolate_by_hand(table: torch.Tensor, size: int, align_corners: bool) -> torch.Tensor:
+    """Linear interpolation along the table's rows, written out position by position."""
+    n = table.shape[0]
+    rows = []
+    for i in range(size):
+        if align_corners:
+            x = i * (n - 1) / (size - 1) if size > 1 else 0.0
+        else:
+            x = max((i + 0.5) * n / size - 0.5, 0.0)
+        lo = min(int(x), n - 1)
+        hi = min(lo + 1, n - 1)
+        w = x - lo
+        rows.append((1 - w) * table[lo] + w * table[hi])
+    return torch.stack(rows)
+
+
+def test_temporal_embedding_interpolates_like_the_release(tokenizer_dir):
+    """12 learned entries read at 32 frames (DiDeMo / ActivityNet) and at 1 frame (generator
+    pre-training on images): the release's F.interpolate(mode="linear"), align_corners=False."""
+    b = VideoProxyBackbone(config=TINY_CLIP, tokenizer=tokenizer_dir, image_size=32, max_text_length=16)
+    with torch.no_grad():
+        b.temporal_embedding.copy_(torch.arange(12.0)[:, None] * 10 + torch.randn(12, 32) * 0.01)
+    table = b.temporal_embedding.detach()
+    assert torch.equal(b.temporal(12), b.temporal_embedding)
+    thirty_two = b.temporal(32).detach()
+    torch.testing.assert_close(thirty_two, interpolate_by_hand(table, 32, align_corners=False))
+    # frame 0 reads position 0.5 * 12 / 32 - 0.5 < 0 -> entry 0; frame 5 reads 5.5 * 0.375 - 0.5 = 1.5625
+    torch.testing.assert_close(thirty_two[0], table[0])
+    torch.testing.assert_close(thirty_two[5], 0.4375 * table[1] + 0.5625 * table[2])
+    torch.testing.assert_close(thirty_two[-1], table[-1])
+    # one frame reads position 0.5 * 12 - 0.5 = 5.5: halfway between entries 5 and 6 (not entry 0)
+    torch.testing.assert_close(b.temporal(1)[0].detach(), (table[5] + table[6]) / 2)
+
+
+def test_temporal_align_corners_is_the_option(backbone, tokenizer_dir):
+    b = VideoProxyBackbone(config=TINY_CLIP, tokenizer=tokenizer_dir, image_size=32, max_text_length=16,
+                           temporal_frames=4, temporal_align_corners=True)
+    with torch.no_grad():
+        b.temporal_embedding.copy_(backbone.temporal_embedding)
+    table = b.temporal_embedding.detach()
+    seven = b.temporal(7).detach()
+    torch.testing.assert_close(seven, interpolate_by_hand(table, 7, align_corners=True))
     # output i sits at table position i * 3 / 6: 1 -> halfway between entries 0 and 1, 2 -> entry 1
     torch.testing.assert_close(seven[1], (table[0] + table[1]) / 2)
     torch.testing.assert_close(seven[2], table[1])
-    out = backbone.forward_video(torch.randn(1, 7, 3, 32, 32))
+    assert not torch.allclose(seven, backbone.temporal(7).detach())
+    out = b.forward_video(torch.randn(1, 7, 3, 32, 32))
     assert out.tokens.shape == (1, 4 + 7 * 17, 32)
 
 

@@ -9,7 +9,8 @@ tokens and to their own frame only. That block pattern is computed *factorised* 
 rows against all keys; each frame's rows against ``4 + P`` keys), which gives exactly the
 masked full attention at a fraction of its cost. Weights are CLIP's, unchanged; the new
 parameters are the proxy tokens, the frame-CLS vector (a copy of ``class_embedding``) and
-zero-initialised temporal embeddings (linearly interpolated for other frame counts).
+zero-initialised temporal embeddings (linearly interpolated for other frame counts, with
+``align_corners=False`` as the release's ``F.interpolate(..., mode="linear")``).
 
 Outputs, after CLIP's ``post_layernorm`` and ``visual_projection`` for *all* tokens:
 ``tokens [B, 4 + T * P, D]`` and ``global_attention [B, heads, 4, 4 + T * P]``, the last
@@ -54,11 +55,18 @@ class VideoProxyBackbone(CLIPBackbone):
         num_proxies: proxy tokens besides the video CLS (3 in the reference).
         temporal_frames: length of the learned temporal embedding (12 in the reference);
             other frame counts interpolate it linearly.
+        temporal_align_corners: the interpolation's ``align_corners``. ``False`` (the release):
+            output frame ``i`` of ``T`` reads table position ``(i + 0.5) * temporal_frames / T - 0.5``,
+            clamped to the table. ``True``: position ``i * (temporal_frames - 1) / (T - 1)``, so the
+            first and last entries map to the first and last frames (this project's choice
+            before it followed the release).
         **kwargs: the ``CLIPBackbone`` arguments (``pretrained`` or ``config``, ``tokenizer``, ...).
     """
 
-    def __init__(self, num_proxies: int = 3, temporal_frames: int = 12, **kwargs: Any):
+    def __init__(self, num_proxies: int = 3, temporal_frames: int = 12, temporal_align_corners: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
+        self.temporal_align_corners = temporal_align_corners
         if num_proxies != NUM_GLOBAL - 1:
             raise ValueError(f"num_proxies must be {NUM_GLOBAL - 1} (the layout of METHOD.md §2), got {num_proxies}")
         width = self.clip.config.vision_config.hidden_size
@@ -75,7 +83,8 @@ class VideoProxyBackbone(CLIPBackbone):
         table = self.temporal_embedding
         if num_frames == table.shape[0]:
             return table
-        return F.interpolate(table.t()[None], size=num_frames, mode="linear", align_corners=True)[0].t()
+        return F.interpolate(table.t()[None], size=num_frames, mode="linear",
+                             align_corners=self.temporal_align_corners)[0].t()
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """``[B, T, 3, H, W]`` -> input tokens ``[B, 4 + T * P, W]`` (before ``pre_layrnorm``)."""
