@@ -37,6 +37,12 @@ class RetrievalModule(L.LightningModule):
             matching prefix wins, unmatched parameters use ``lr`` (reference: all at ``lr``).
         max_logit_scale: ``logit_scale`` (log scale) is clamped to ``[0, max_logit_scale]`` after each step.
         loss_reduction: ``"sum"`` of the two InfoNCE directions (reference) or their ``"mean"``.
+        gradient_scale: ``"global_batch"``: the gradient of the global-batch loss (the gathered
+            loss's backward sums over ranks, DDP averages), the same on any number of processes.
+            ``"horovod"``: that gradient divided by the world size, as the authors' Horovod
+            training had it (its all-gather's backward averages over ranks and its optimiser
+            averages again): AdamW hardly changes, but ``gradient_clip_val`` then clips the same
+            gradients as the release's clip did, and ``eps`` weighs as it did. See docs/reproducing.md.
         contrastive_weight: weight of the contrastive loss; 0 trains on the tower's other
             losses only (PIG's optional generator pre-training on image-caption pairs, METHOD.md §7).
         frozen: parameter-name prefixes that are not trained (e.g. ``["tower.backbone"]``).
@@ -62,6 +68,7 @@ class RetrievalModule(L.LightningModule):
         lr_multipliers: dict[str, float] | None = None,
         max_logit_scale: float = math.log(200.0),
         loss_reduction: Literal["sum", "mean"] = "sum",
+        gradient_scale: Literal["global_batch", "horovod"] = "global_batch",
         contrastive_weight: float = 1.0,
         frozen: Sequence[str] = (),
         init_checkpoint: str | None = None,
@@ -72,6 +79,8 @@ class RetrievalModule(L.LightningModule):
         super().__init__()
         if not 0 <= warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {warmup_ratio}")
+        if gradient_scale not in ("global_batch", "horovod"):
+            raise ValueError(f"model.gradient_scale must be one of ('global_batch', 'horovod'), got {gradient_scale!r}")
         # Built by the CLI, the tower's class_path/init_args are recorded, so
         # `load_from_checkpoint` can rebuild it; a tower object built in Python cannot be.
         self.save_hyperparameters(ignore=[] if _built_from_config() else ["tower"])
@@ -136,6 +145,8 @@ class RetrievalModule(L.LightningModule):
             for name, value in out.losses.items():
                 self.log(f"train/loss_{name}", value, batch_size=batch_size)
         self.log("train/logit_scale", self.tower.logit_scale.detach().exp(), batch_size=batch_size)
+        if self.hparams.gradient_scale == "horovod":  # logged unscaled; only the gradients shrink
+            return loss / (dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1)
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
