@@ -38,7 +38,7 @@ RECIPE_CONFIGS = sorted(p for p in CONF.glob("*.yaml") if not p.stem.startswith(
 
 def test_recipe_configs_exist_for_every_dataset_and_tower():
     names = {p.stem for p in RECIPE_CONFIGS}
-    assert names >= {"msrvtt", "msrvtt_b16", "msrvtt_clipvip", "msrvtt_clip4clip", "msrvtt_xpool", "msvd", "vatex",
+    assert names >= {"msrvtt", "msrvtt_b16", "msrvtt_clipvip", "msrvtt_clipvip_equal_budget", "msrvtt_clip4clip", "msrvtt_xpool", "msvd", "vatex",
                      "didemo", "activitynet", "lsmdc"}
 
 
@@ -71,3 +71,66 @@ def test_recipe_config_parses_and_builds_with_a_tiny_backbone(config, tokenizer_
     model = parser.instantiate_classes(parser.parse_object({"model": raw["model"]})).model
     assert model.hparams.lr == raw["model"]["lr"]
     assert model.tower.kind in ("hybrid", "two-tower", "single-tower")
+
+
+def _recipe(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((CONF / f"{name}.yaml").read_text())
+
+
+def test_msrvtt_recipes_follow_the_release():
+    """PIG as the release ran it (4 x 32, lr 3e-6, evaluation every 50 steps), its CLIP-ViP baseline
+    as the release ran it (1 x 32, lr 1e-6, every 100 steps), and the equal-budget baseline that
+    differs from PIG's recipe in the tower only (docs/reproducing.md)."""
+    pig, baseline, equal = _recipe("msrvtt"), _recipe("msrvtt_clipvip"), _recipe("msrvtt_clipvip_equal_budget")
+    for recipe, devices, batch, lr, every in ((pig, 4, 32, 3e-6, 50), (baseline, 1, 32, 1e-6, 100),
+                                              (equal, 4, 32, 3e-6, 50)):
+        assert recipe["trainer"]["devices"] * recipe["data"]["init_args"]["batch_size"] == devices * batch
+        assert recipe["trainer"]["devices"] == devices and recipe["model"]["lr"] == lr
+        assert recipe["trainer"]["val_check_interval"] == every and recipe["trainer"]["check_val_every_n_epoch"] is None
+        assert recipe["model"]["gradient_scale"] == "horovod" and recipe["model"]["dsl"] is True
+        assert recipe["trainer"]["gradient_clip_val"] == 1.0
+    assert baseline["model"]["tower"]["class_path"] == "pig_lightning.models.VideoCLSTower"
+    assert equal["model"]["tower"]["class_path"] == "pig_lightning.models.VideoCLSTower"
+    assert pig["model"]["tower"]["class_path"] == "pig_lightning.models.PIGTower"
+    strip = lambda r: {**r, "model": {k: v for k, v in r["model"].items() if k != "tower"},  # noqa: E731
+                       "trainer": {**r["trainer"], "logger": None}}
+    assert strip(equal) == strip(pig)
+    assert equal["model"]["tower"]["init_args"]["backbone"] == pig["model"]["tower"]["init_args"]["backbone"]
+
+
+@pytest.mark.parametrize("name", ["msrvtt", "msrvtt_clipvip", "msrvtt_clipvip_equal_budget", "msrvtt_b16"])
+def test_dsl_results_never_select_the_checkpoint(name, capsys):
+    import yaml
+
+    with pytest.raises(SystemExit):
+        run_cli(["fit", "--config", str(CONF / f"{name}.yaml"), "--print_config"])
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["dsl"] is True
+    assert config["checkpoint"]["monitor"] == "val/t2v/R@1"
+
+
+def test_validation_every_n_steps_across_epochs(synthetic_root, tmp_path, monkeypatch):
+    """The release's cadence as the recipes set it (val_check_interval counted over global steps):
+    with 3 steps per epoch and an evaluation every 2 steps, the evaluations fall at steps 2, 4, 6,
+    two of them mid-epoch, each over the whole validation set."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.chdir(CONF.parent)
+    small = [f"--data.init_args.{k}={getattr(SMALL_SYNTHETIC, k)}" for k in
+             ("num_train", "num_val", "num_test", "captions_per_video", "frame_size", "frames_per_event")]
+    cli = run_cli([
+        "fit", "--config", str(CONF / "demo.yaml"),
+        f"--data.init_args.root={synthetic_root}", f"--data.init_args.synthetic_seed={SMALL_SYNTHETIC.seed}", *small,
+        "--data.init_args.batch_size=8", "--data.init_args.eval_batch_size=10", "--data.init_args.num_workers=0",
+        "--trainer.max_epochs=2", "--trainer.val_check_interval=2", "--trainer.check_val_every_n_epoch=null",
+        "--trainer.num_sanity_val_steps=0", "--trainer.enable_progress_bar=false",
+        f"--trainer.logger.init_args.save_dir={tmp_path}", "--test_after_fit=false",
+    ])
+    assert cli.trainer.global_step == 6  # 24 videos / 8 per batch, 2 epochs
+    events = EventAccumulator(cli.trainer.logger.log_dir)
+    events.Reload()
+    # after global steps 2, 4, 6; Lightning logs an evaluation at the 0-based index of the batch before it
+    assert [e.step for e in events.Scalars("val/t2v/R@1")] == [1, 3, 5]
+    assert [e.value for e in events.Scalars("val/num_videos")] == [SMALL_SYNTHETIC.num_val] * 3
