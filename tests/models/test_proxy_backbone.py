@@ -47,6 +47,22 @@ def test_factorised_attention_equals_masked_full_attention(backbone):
     torch.testing.assert_close(fast, dense, atol=1e-5, rtol=1e-4)
 
 
+def test_factorised_attention_has_the_gradients_of_masked_full_attention(backbone):
+    """Training goes through the fused frame-row kernel's backward: the parameter gradients
+    equal those of full attention under the block mask (batch 2, so batch and time are merged)."""
+    video = torch.randn(2, 4, 3, 32, 32)
+    weights = torch.randn(2, 4 + 4 * 17, 32)
+    grads = []
+    for forward in (lambda: backbone.forward_video(video).tokens, lambda: dense_reference(backbone, video)):
+        backbone.zero_grad()
+        (forward() * weights).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in backbone.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and "temporal_embedding" in grads[0]
+    for name in grads[0]:
+        scale = grads[1][name].abs().max().item()  # float32 sums of large gradients: relative to the largest
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6 * scale + 1e-6, rtol=1e-4, msg=name)
+
+
 def test_a_frame_cannot_see_another_frame_before_the_global_tokens_mix(backbone):
     frames = torch.randn(1, 4, 3, 32, 32)
     other = frames.clone()

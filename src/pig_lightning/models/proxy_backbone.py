@@ -125,13 +125,16 @@ def block_attention_layer(layer: nn.Module, x: torch.Tensor, num_frames: int, to
     logits = (q[:, :, :NUM_GLOBAL] * scale) @ k.transpose(-1, -2)
     probs = logits.softmax(dim=-1)
     out_global = probs @ v  # [B, h, 4, d]
-    # frame rows: keys and values are the global tokens plus the frame's own tokens
-    frame = lambda z: rearrange(z[:, :, NUM_GLOBAL:], "b h (t p) d -> b h t p d", t=num_frames)  # noqa: E731
-    glob = lambda z: repeat(z[:, :, :NUM_GLOBAL], "b h g d -> b h t g d", t=num_frames)  # noqa: E731
-    keys = torch.cat([glob(k), frame(k)], dim=3)
-    values = torch.cat([glob(v), frame(v)], dim=3)
+    # frame rows: keys and values are the global tokens plus the frame's own tokens. Every
+    # (video, frame) pair is one attention problem: batch and time share the leading dimension,
+    # so the call is 4-D and SDPA may use its fused kernels (flash / memory-efficient on GPU,
+    # flash on CPU), which never store the [P, 4 + P] score matrices for the backward pass.
+    frame = lambda z: rearrange(z[:, :, NUM_GLOBAL:], "b h (t p) d -> (b t) h p d", t=num_frames)  # noqa: E731
+    glob = lambda z: repeat(z[:, :, :NUM_GLOBAL], "b h g d -> (b t) h g d", t=num_frames)  # noqa: E731
+    keys = torch.cat([glob(k), frame(k)], dim=2)
+    values = torch.cat([glob(v), frame(v)], dim=2)
     out_frames = F.scaled_dot_product_attention(frame(q), keys, values)
-    out = torch.cat([out_global, rearrange(out_frames, "b h t p d -> b h (t p) d")], dim=2)
+    out = torch.cat([out_global, rearrange(out_frames, "(b t) h p d -> b h (t p) d", t=num_frames)], dim=2)
     return finish_layer(layer, x, merge_heads(out)), (probs if want_probs else None)
 
 
