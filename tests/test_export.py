@@ -184,9 +184,9 @@ def test_bad_checkpoints_are_named_in_one_line(tmp_path, capsys):
     assert "checkpoint not found" in message and "absent.ckpt" in message
     (tmp_path / "notes.txt").write_text("not a checkpoint\n")
     message = error_of(capsys, "--ckpt_path", tmp_path / "notes.txt", "--output", out)
-    assert "notes.txt is not a Lightning checkpoint" in message
+    assert "notes.txt is not a pig-lightning checkpoint: it is a text file" in message
     torch.save({"state_dict": {}}, tmp_path / "plain.pt")
-    assert "plain.pt is not a Lightning checkpoint" in error_of(capsys, "--ckpt_path", tmp_path / "plain.pt",
+    assert "plain.pt is not a pig-lightning checkpoint" in error_of(capsys, "--ckpt_path", tmp_path / "plain.pt",
                                                                 "--output", out)
     assert not out.exists() and not leftovers(tmp_path)
 
@@ -201,7 +201,7 @@ def test_checkpoints_are_never_unpickled_unsafely(tmp_path, capsys, monkeypatch)
     monkeypatch.setenv("EXPORT_TEST_MARKER", str(marker))
     torch.save({"state_dict": {}, "payload": _Payload()}, tmp_path / "evil.ckpt")
     message = error_of(capsys, "--ckpt_path", tmp_path / "evil.ckpt", "--output", tmp_path / "clip")
-    assert "evil.ckpt is not a Lightning checkpoint" in message and "never unpickled" in message
+    assert "evil.ckpt is not a pig-lightning checkpoint" in message and "never unpickled" in message
     assert not marker.exists() and not (tmp_path / "clip").exists()
 
 
@@ -213,8 +213,7 @@ def test_command_line_exit_code_and_help(tmp_path, capsys):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("pig-lightning export: error: notes.txt is not a Lightning checkpoint of "
-                           "pig_lightning's RetrievalModule (")
+    assert line.startswith("pig-lightning export: error: notes.txt is not a pig-lightning checkpoint: it is a text file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     with pytest.raises(SystemExit) as info:
         export("--help")

@@ -10,24 +10,41 @@
     pig-lightning search --index gallery.safetensors --ckpt_path last.ckpt --query "a red circle moves left"
     pig-lightning export --ckpt_path last.ckpt --output clip-finetuned/
     pig-lightning compare runs/demo_pig/version_0 runs/demo_meanp/version_0
+
+Errors: a bad input (a missing or wrong file, a malformed line, an out-of-range setting) ends with
+one line naming the culprit and exit code 2; ``--debug`` anywhere on the command line, or
+``PIG_LIGHTNING_DEBUG=1``, shows the traceback instead. ``data-check`` exits 1 when it found
+problems, ``preprocess`` when some videos failed; an interrupted command (Ctrl-C) exits 130.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from pig_lightning.checkpoints import KEY as CHECKPOINT_KEY
+from pig_lightning.checkpoints import read_checkpoint
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.data.skips import DecodeSkipMonitor
 from pig_lightning.module import RetrievalModule
 
 DESCRIPTION = (
     "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
-    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search|export|compare --help`."
+    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search|export|compare --help`. "
+    "Errors end with one line and exit code 2; add --debug (or set PIG_LIGHTNING_DEBUG=1) for the traceback."
 )
+
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "PIG_LIGHTNING_DEBUG"
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+# Lightning's own values of ckpt_path, not files
+SPECIAL_CKPT_PATHS = ("best", "last", "hpc", "registry")
 
 # Values the model and the data both need: set once on the data module, passed on to the model.
 SHARED_WITH_MODEL = {
@@ -73,6 +90,31 @@ class PigLightningCLI(LightningCLI):
             help="after `fit`, run `test` on the best checkpoint (by the checkpoint monitor)",
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """Also open ``--ckpt_path`` now: a file of the wrong kind is named before anything runs
+        (Lightning reads its hyper-parameters next, and the Trainer would create a run folder)."""
+        super().parse_arguments(parser, args)
+        self._ckpt_entry = None
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and str(ckpt_path) not in SPECIAL_CKPT_PATHS and not str(ckpt_path).startswith("registry:"):
+            self._ckpt_entry = read_checkpoint(ckpt_path).get(CHECKPOINT_KEY)
+
+    def before_instantiate_classes(self) -> None:
+        """With ``--ckpt_path``, Lightning takes the model's settings from the checkpoint: its CLIP
+        config comes from the checkpoint itself (not the file it was once read from), and
+        ``init_checkpoint`` is not loaded again (the weights are the checkpoint's)."""
+        if not getattr(self, "_ckpt_entry", None) or not self.subcommand:
+            return
+        model = self.config[self.subcommand].get("model")
+        if model is None:
+            return
+        model.init_checkpoint = None
+        backbone = model.get("tower.init_args.backbone.init_args")
+        if backbone is not None and "config" in backbone and "pretrained" in backbone:
+            backbone.config = self._ckpt_entry["clip_config"]
+            backbone.pretrained = None
+
     def after_fit(self) -> None:
         if not self.config["fit"].get("test_after_fit"):
             return
@@ -105,14 +147,69 @@ def run_cli(args: list[str] | None = None) -> PigLightningCLI:
     )
 
 
+def debug_requested(args: list[str]) -> bool:
+    return DEBUG_FLAG in args or os.environ.get(DEBUG_ENV, "").lower() not in ("", "0", "false", "no")
+
+
+def error_line(exc: BaseException) -> str:
+    """The message of ``exc``; its type too when the message alone may not say what went wrong."""
+    message = str(exc).strip() or repr(exc)
+    if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in message:
+        message = f"{message}: {exc.filename}"
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        message = f"missing key {exc.args[0]!r}"
+    if not isinstance(exc, (ValueError, OSError)):
+        message = f"{type(exc).__name__}: {message}"
+    return message
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in EXTRA_COMMANDS:
-        module_name, func_name = EXTRA_COMMANDS[args[0]].split(":")
-        module = __import__(module_name, fromlist=[func_name])
-        getattr(module, func_name)(args[1:])
-        return
-    run_cli(argv)  # None: LightningCLI reads sys.argv itself
+    """Run a command with the error policy: one line and exit 2 on a bad input, the traceback only
+    with ``--debug`` / ``PIG_LIGHTNING_DEBUG=1``."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_requested(raw)
+    args = [a for a in raw if a != DEBUG_FLAG]
+    command = args[0] if args and not args[0].startswith("-") else ""
+    previous = os.environ.get("JSONARGPARSE_DEBUG")
+    if debug:
+        os.environ["JSONARGPARSE_DEBUG"] = "true"  # jsonargparse: tracebacks of parser errors too
+    try:
+        _run_with_policy(command, args, debug)
+    finally:
+        if debug and previous is None:
+            os.environ.pop("JSONARGPARSE_DEBUG", None)
+        elif debug:
+            os.environ["JSONARGPARSE_DEBUG"] = previous
+
+
+def _run_with_policy(command: str, args: list[str], debug: bool) -> None:
+    prog = f"pig-lightning {command}".strip()
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _show_warning
+        try:
+            if command in EXTRA_COMMANDS:
+                module_name, func_name = EXTRA_COMMANDS[command].split(":")
+                module = __import__(module_name, fromlist=[func_name])
+                getattr(module, func_name)(args[1:])
+            else:
+                run_cli(args)
+        except SystemExit:
+            raise
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            print(f"{prog}: interrupted", file=sys.stderr)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        except Exception as exc:  # noqa: BLE001 - the policy: one line, not a traceback
+            if debug:
+                raise
+            print(f"{prog}: error: {error_line(exc)}", file=sys.stderr)
+            raise SystemExit(EXIT_BAD_INPUT) from None
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import torch
 from transformers import CLIPModel
 
 from pig_lightning.atomic import file_sha256, temporary_name, write_json_atomic
+from pig_lightning.checkpoints import CheckpointError
 from pig_lightning.loading import CHECKSUMS, ModelSourceError, load_tokenizer
 from pig_lightning.retrieval.indexer import load_module
 
@@ -108,6 +109,8 @@ def load_checkpoint(ckpt_path: Path):
         return load_module(ckpt_path)
     except ModelSourceError as exc:
         raise ExportError(f"the model of {ckpt_path} could not be rebuilt: {exc}") from exc
+    except CheckpointError as exc:  # the file is something else, and the message says what
+        raise ExportError(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - whatever the file is, say which one and why in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if "Weights only load failed" in reason:

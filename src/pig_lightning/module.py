@@ -10,16 +10,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import logging
+
 import lightning as L
 import torch
 import torch.distributed as dist
 from transformers import get_cosine_schedule_with_warmup
 
+from pig_lightning import checkpoints
 from pig_lightning.atomic import write_json_atomic
 from pig_lightning.evaluation import DSLSimilarity, EmbeddingSimilarity, retrieval_ranks, summarize_ranks
 from pig_lightning.evaluation.metrics import video_block_ranks
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
+
+log = logging.getLogger(__name__)
 
 
 class RetrievalModule(L.LightningModule):
@@ -119,6 +124,55 @@ class RetrievalModule(L.LightningModule):
                 f"model.init_checkpoint {path} does not fit this model: missing {missing[:5]}, "
                 f"unexpected {result.unexpected_keys[:5]}"
             )
+
+    # ----- self-contained checkpoints (see pig_lightning.checkpoints) -------------------------
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=None, **kwargs):
+        """Lightning's ``load_from_checkpoint``, rebuilt from what the checkpoint carries: its CLIP
+        config and tokenizer files replace the paths the run used, so it loads from any folder and
+        on another machine. A file that is not a pig-lightning checkpoint is named as what it is."""
+        checkpoint = checkpoints.read_checkpoint(checkpoint_path)
+        overrides = {} if "tower" in kwargs else checkpoints.restored_hparams(checkpoint, checkpoint_path)
+        overrides.update(kwargs)
+        model = super().load_from_checkpoint(checkpoint_path, map_location=map_location, hparams_file=hparams_file,
+                                             strict=strict, **overrides)
+        model.trained_settings = checkpoints.training_settings(checkpoint)  # data settings of its training run
+        entry = checkpoint.get(checkpoints.KEY)
+        backbone = getattr(model.tower, "backbone", None)
+        if isinstance(entry, dict) and backbone is not None:
+            backbone.model_source = entry.get("model_source", backbone.model_source)  # as trained, not "config"
+        return model
+
+    def current_settings(self) -> dict[str, Any]:
+        """The data settings of this model (and of the attached data module, when there is one)."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        settings = {name: getattr(datamodule, name) for name in checkpoints.DATA_SETTINGS
+                    if isinstance(getattr(datamodule, name, None), (int, str))}
+        backbone = getattr(self.tower, "backbone", None)
+        settings["num_frames"] = self.tower.num_frames
+        if backbone is not None:
+            settings["image_size"] = backbone.image_size
+            settings["max_text_length"] = backbone.max_text_length
+        return settings
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        backbone = getattr(self.tower, "backbone", None)
+        if backbone is None or not hasattr(backbone, "clip"):
+            return
+        if getattr(self, "_tokenizer_files", None) is None:  # written once per run, not per checkpoint
+            from pig_lightning.loading import load_tokenizer
+
+            self._tokenizer_files = checkpoints.tokenizer_files(load_tokenizer(backbone.tokenizer_source))
+        checkpoint[checkpoints.KEY] = checkpoints.embedded_entry(backbone, self._tokenizer_files,
+                                                                 self.current_settings())
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        differences = checkpoints.setting_differences(checkpoints.training_settings(checkpoint),
+                                                      self.current_settings())
+        if differences:
+            log.warning("this run's data settings differ from the checkpoint's training: %s. The results are not "
+                        "those of the model as trained; set them as in training (data.*) unless this is intended.",
+                        "; ".join(differences))
 
     # ----- the tower contract -------------------------------------------------------------
     def encode_videos(self, frames: torch.Tensor) -> torch.Tensor:
