@@ -66,3 +66,17 @@ def file_sha256(path: str | Path, limit: int | None = None) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:limit] if limit else digest.hexdigest()
+
+
+def check_output_file(output: str | Path, option: str = "--output") -> None:
+    """Refuse, before any work, an output file that is a folder or cannot be written."""
+    output = Path(output)
+    if output.is_dir():
+        raise ValueError(f"{option} {output} is a folder; give a file name inside it")
+    parent = output.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{option} {output}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {output}: the folder {parent} is not writable")

@@ -37,6 +37,11 @@ class Gallery:
         if len(self.video_ids) != self.embeddings.shape[0]:
             raise ValueError(f"{len(self.video_ids)} video ids for {self.embeddings.shape[0]} embeddings")
 
+    def non_finite_ids(self) -> list[str]:
+        """The videos whose stored embedding holds a NaN or an infinity."""
+        bad = ~torch.isfinite(self.embeddings.float()).reshape(len(self.video_ids), -1).all(dim=1)
+        return [self.video_ids[i] for i in bad.nonzero().flatten().tolist()]
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,25 +57,69 @@ class Gallery:
 
     @classmethod
     def load(cls, path: str | Path) -> "Gallery":
+        """Read and check a gallery file: a file of another kind, missing or malformed metadata, duplicate
+        video ids and non-finite embeddings (a NaN would rank first) are refused, naming the file."""
+        from pig_lightning.checkpoints import sniff
+
         path = Path(path)
-        if not path.is_file():
+        kind = sniff(path)
+        if kind == "missing":
             raise FileNotFoundError(f"gallery file not found: {path} (build it with `pig-lightning index`)")
+        if kind == "folder":
+            raise ValueError(f"{path} is a folder, not a gallery file (a .safetensors written by `pig-lightning index`)")
+        if kind in ("zip", "pickle"):
+            raise ValueError(f"{path} is a checkpoint (or another torch.save file), not a gallery; galleries are "
+                             "written by `pig-lightning index`")
+        if kind not in ("gallery", "safetensors"):
+            raise ValueError(f"{path} is not a pig-lightning gallery: it is not a safetensors file")
         from safetensors import safe_open
 
         try:
             with safe_open(str(path), framework="pt") as f:
                 metadata = f.metadata() or {}
         except Exception as exc:  # safetensors raises its own error types for corrupt files
-            raise ValueError(f"{path} is not a readable gallery file: {exc}") from exc
+            raise ValueError(f"{path} is not a readable gallery file (truncated or corrupt): {exc}") from exc
         if metadata.get("format") != FORMAT:
             raise ValueError(f"{path} is not a pig-lightning gallery (format {metadata.get('format')!r})")
-        tensors = load_file(str(path))
-        return cls(
-            embeddings=tensors["embeddings"],
-            video_ids=json.loads(metadata["video_ids"]),
-            model=json.loads(metadata["model"]),
-            preprocessing=json.loads(metadata["preprocessing"]),
-        )
+        try:
+            tensors = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - a header that passed, data that does not
+            raise ValueError(f"{path} is not a readable gallery file (truncated or corrupt): {exc}") from exc
+        fields = {}
+        for key in ("video_ids", "model", "preprocessing"):
+            try:
+                fields[key] = json.loads(metadata[key])
+            except KeyError:
+                raise ValueError(f"{path}: the gallery metadata lacks {key!r}; rebuild it with `pig-lightning index`") from None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: the gallery metadata {key!r} is not valid JSON ({exc.msg})") from None
+        ids = fields["video_ids"]
+        if not isinstance(ids, list) or not all(isinstance(v, str) for v in ids):
+            raise ValueError(f"{path}: the gallery's video_ids must be a list of strings")
+        if "embeddings" not in tensors:
+            raise ValueError(f"{path}: the gallery holds no 'embeddings' tensor (tensors: {sorted(tensors)})")
+        embeddings = tensors["embeddings"]
+        if embeddings.ndim not in (2, 3) or not embeddings.is_floating_point():
+            raise ValueError(f"{path}: gallery embeddings must be a float [videos, dim] (or [videos, frames, dim]) "
+                             f"tensor, got {embeddings.dtype} {tuple(embeddings.shape)}")
+        if len(ids) != embeddings.shape[0]:
+            raise ValueError(f"{path}: {len(ids)} video ids for {embeddings.shape[0]} embeddings")
+        seen: set[str] = set()
+        for video_id in ids:
+            if video_id in seen:
+                raise ValueError(f"{path}: video id {video_id!r} appears twice in the gallery")
+            seen.add(video_id)
+        stated = fields["model"].get("embed_dim") if isinstance(fields["model"], dict) else None
+        if stated is not None and embeddings.shape[-1] != stated:
+            raise ValueError(f"{path}: the embeddings are {embeddings.shape[-1]} wide, its metadata says {stated}")
+        gallery = cls(embeddings=embeddings, **fields)
+        bad = gallery.non_finite_ids()
+        if bad:
+            shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise ValueError(f"{path}: {len(bad)} of {len(ids)} videos have non-finite (NaN or infinite) embeddings "
+                             f"({shown}); they would rank first or last by accident. Rebuild the gallery with "
+                             "`pig-lightning index`")
+        return gallery
 
 
 def merge_shards(shards: list[Gallery]) -> Gallery:

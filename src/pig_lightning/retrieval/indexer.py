@@ -15,13 +15,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from pig_lightning.data.datasets import resolve_video_path
+from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES, check_video_paths, resolve_video_path
 from pig_lightning.data.formats import FORMATS, read_annotations
 from pig_lightning.data.preprocess import VIDEO_EXTENSIONS
 from pig_lightning.data.readers import ClipReader
 from pig_lightning.data.sampling import uniform_indices
 from pig_lightning.data.transforms import to_clip_tensor
-from pig_lightning.atomic import file_sha256
+from pig_lightning.atomic import check_output_file, file_sha256
 from pig_lightning.retrieval.gallery import Gallery, merge_shards
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,6 @@ class GalleryItem:
 def load_module(ckpt_path: str | Path, device: str = "cpu"):
     from pig_lightning.module import RetrievalModule
 
-    if not Path(ckpt_path).is_file():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
     return RetrievalModule.load_from_checkpoint(str(ckpt_path), map_location=device).eval()
 
 
@@ -69,14 +67,16 @@ def preprocessing_of(module, interpolation: str = "BICUBIC", resize: str = "squa
 
 
 def list_videos(videos: str | Path, video_root: str | Path | None = None, format: str = "jsonl",
-                format_options: dict | None = None) -> list[GalleryItem]:
+                format_options: dict | None = None, outside_root: str = "warn") -> list[GalleryItem]:
     """The collection: every record of an annotation file (any ``format``; clips keep their
-    start/end), or every video file below a folder."""
+    start/end), or every video file below a folder. Paths outside the video root are warned
+    about, refused or allowed (``outside_root``)."""
     videos = Path(videos)
     if videos.is_file():
         root = Path(video_root) if video_root else videos.parent
-        return [GalleryItem(r.video_id, resolve_video_path(root, r), r.start, r.end)
-                for r in read_annotations(videos, format, **(format_options or {}))]
+        records = read_annotations(videos, format, **(format_options or {}))
+        check_video_paths(records, root, outside_root, source=str(videos), option="--outside_root")
+        return [GalleryItem(r.video_id, resolve_video_path(root, r), r.start, r.end) for r in records]
     if videos.is_dir():
         files = sorted(p for p in videos.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
         return [GalleryItem(str(p.relative_to(videos).with_suffix("")), p) for p in files]
@@ -96,23 +96,42 @@ class _Clips(Dataset):
         return to_clip_tensor(frames)
 
 
+def trained_setting(module, name: str, given: str | None, default: str) -> str:
+    """A preprocessing setting: as given (warned about when it differs from the checkpoint's
+    training), else as trained, else ``default``."""
+    trained = getattr(module, "trained_settings", {}).get(name)
+    if given is None:
+        return str(trained) if trained is not None else default
+    if trained is not None and str(trained).lower() != str(given).lower():
+        log.warning("%s: the checkpoint was trained with %s, the gallery is built with %s", name, trained, given)
+    return given
+
+
 def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, video_root: str | None = None,
                 batch_size: int = 16, shard_size: int = 1024, num_workers: int = 2, dtype: str = "float16",
-                device: str = "cpu", interpolation: str = "BICUBIC", rank: int = 0, world_size: int = 1,
-                progress: bool = True, resize: str = "squash", format: str = "jsonl",
-                format_options: dict | None = None) -> Path | None:
+                device: str = "cpu", interpolation: str | None = None, rank: int = 0, world_size: int = 1,
+                progress: bool = True, resize: str | None = None, format: str = "jsonl",
+                format_options: dict | None = None, outside_root: str = "warn") -> Path | None:
     """Embed ``videos`` into the gallery file ``output``; returns it once every shard is done.
 
     Shards are split over ``world_size`` processes by ``rank`` (as set by torchrun); finished
-    shards are kept and skipped when the command runs again.
+    shards are kept and skipped when the command runs again. ``resize`` and ``interpolation``
+    default to the checkpoint's training settings. Embeddings that are not finite are never written.
     """
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
+    for name, value, least in (("batch_size", batch_size, 1), ("shard_size", shard_size, 1),
+                               ("num_workers", num_workers, 0)):
+        if value < least:
+            raise ValueError(f"--{name} must be >= {least}, got {value}")
     output = Path(output)
-    items = list_videos(videos, video_root, format, format_options)
+    check_output_file(output)
+    items = list_videos(videos, video_root, format, format_options, outside_root)
     if not items:
         raise ValueError(f"empty gallery: no videos found in {videos}")
     module = load_module(ckpt_path, device)
+    resize = trained_setting(module, "resize", resize, "squash")
+    interpolation = trained_setting(module, "interpolation", interpolation, "BICUBIC")
     identity = model_identity(module, ckpt_path)
     preprocessing = preprocessing_of(module, interpolation, resize)
     reader = ClipReader(preprocessing["image_size"], resize=resize, interpolation=interpolation)
@@ -134,6 +153,13 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
             for frames in tqdm(loader, desc=f"shard {shard + 1}/{num_shards}", disable=not progress):
                 parts.append(module.encode_videos(frames.to(device)).float().cpu())
         embeddings = torch.cat(parts).to(getattr(torch, dtype))
+        stored = Gallery(embeddings, [i.video_id for i in chunk], identity, preprocessing)
+        bad = stored.non_finite_ids()
+        if bad:
+            raise ValueError(f"the checkpoint {ckpt_path} produced non-finite (NaN or infinite) embeddings for "
+                             f"{len(bad)} of {len(chunk)} videos of shard {shard + 1} ({', '.join(bad[:5])}); nothing "
+                             "was written. The checkpoint's weights are probably broken (a diverged run?)"
+                             + (" or too large for float16 (try --dtype float32)" if dtype == "float16" else ""))
         Gallery(embeddings, [i.video_id for i in chunk], identity, preprocessing).save(path)
     expected = [shards_dir / f"shard_{s:06d}.safetensors" for s in range(num_shards)]
     if not all(p.is_file() for p in expected):
@@ -151,8 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--videos", required=True, help="annotation file (see --format) or a folder of videos")
     parser.add_argument("--format", default="jsonl", choices=list(FORMATS), metavar="FORMAT",
                         help="annotation format of --videos (default: jsonl; see `pig-lightning convert --help`)")
-    parser.add_argument("--resize", default="squash", choices=["squash", "crop"],
-                        help="as the model was trained (data.resize)")
+    parser.add_argument("--resize", default=None, choices=["squash", "crop"],
+                        help="default: as the model was trained (data.resize, recorded in the checkpoint)")
+    parser.add_argument("--outside_root", default="warn", choices=OUTSIDE_ROOT_POLICIES,
+                        help="video paths outside the video root: warn (default), refuse or allow")
     parser.add_argument("--output", required=True, help="gallery file to write (.safetensors)")
     parser.add_argument("--video_root", default=None, help="root of the annotation paths (default: its folder)")
     parser.add_argument("--batch_size", type=int, default=16)
@@ -165,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     done = build_index(args.ckpt_path, args.videos, args.output, args.video_root, args.batch_size,
                        args.shard_size, args.num_workers, args.dtype, args.device, rank=rank, world_size=world,
-                       resize=args.resize, format=args.format)
+                       resize=args.resize, format=args.format, outside_root=args.outside_root)
     if done:
         gallery = Gallery.load(done)
         print(f"wrote {done}: {len(gallery.video_ids)} videos, embeddings {tuple(gallery.embeddings.shape)} "

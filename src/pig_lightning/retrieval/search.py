@@ -82,7 +82,15 @@ class Retriever:
         mismatch = describe_mismatch(self.gallery, model_identity(self.module, ckpt_path), expected)
         if mismatch:
             raise ValueError(f"the gallery {index} was not built by the checkpoint {ckpt_path}: {mismatch}")
+        expected_ndim = 3 if self.module.tower.kind == "single-tower" else 2
+        if self.gallery.embeddings.ndim != expected_ndim:
+            raise ValueError(f"the gallery {index} stores {self.gallery.embeddings.ndim}-d embeddings "
+                             f"{tuple(self.gallery.embeddings.shape)}; a {self.module.tower.kind} checkpoint needs "
+                             f"{expected_ndim}-d ones")
         backbone = self.module.tower.backbone
+        if self.gallery.embeddings.shape[-1] != backbone.embed_dim:
+            raise ValueError(f"the gallery {index} holds {self.gallery.embeddings.shape[-1]}-d embeddings, the "
+                             f"checkpoint {ckpt_path} makes {backbone.embed_dim}-d ones")
         self.tokenizer = load_tokenizer(backbone.tokenizer_source)
         self.max_text_length = backbone.max_text_length
         self.device = device
@@ -109,6 +117,11 @@ class Retriever:
         empty = [i for i, t in enumerate(texts) if not t.strip()]
         if empty:
             raise ValueError(f"empty query at position(s) {empty}")
+        lengths = [len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
+        for i, n in enumerate(lengths):
+            if n > self.max_text_length:
+                log.warning("query %d cut to %d tokens (it has %d; the model was trained with max_text_length %d)",
+                            i + 1, self.max_text_length, n, self.max_text_length)
         tokens = self.tokenizer(texts, padding="max_length", truncation=True, max_length=self.max_text_length,
                                 return_tensors="pt").to(self.device)
         return self.module.encode_texts(tokens["input_ids"], tokens["attention_mask"]).float()
@@ -138,6 +151,11 @@ class Retriever:
                 for row_s, row_i in zip(best_scores.cpu(), best_index.cpu())]
 
 
+def shorten(text: str, limit: int = 200) -> str:
+    """``text``, or its start and its length when it is longer than ``limit`` characters."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """``pig-lightning search``: rank the videos of a gallery for text queries (online)."""
     parser = argparse.ArgumentParser(prog="pig-lightning search", description=main.__doc__)
@@ -158,20 +176,24 @@ def main(argv: list[str] | None = None) -> None:
         path = Path(args.queries_file)
         if not path.is_file():
             parser.error(f"queries file not found: {path}")
-        queries += [line.rstrip("\n") for line in path.read_text().splitlines() if line.strip()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            parser.error(f"queries file {path} is not UTF-8 text")
+        queries += [line.rstrip("\n") for line in text.splitlines() if line.strip()]
     if not queries:
         parser.error("give at least one --query or a --queries_file")
     try:
         retriever = Retriever(args.index, args.ckpt_path, device=args.device, backend=args.backend,
                               faiss_factory=args.faiss_factory)
         results = retriever.search(queries, args.top_k)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+    except (ValueError, OSError, ImportError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     for query, hits in zip(queries, results):
         if args.json:
             print(json.dumps({"query": query, "results": [{"video_id": v, "score": s} for v, s in hits]}))
         else:
-            print(f"query: {query}")
+            print(f"query: {shorten(query)}")
             for rank, (video_id, score) in enumerate(hits, start=1):
                 print(f"  {rank:3d}. {video_id}  {score:.4f}")
