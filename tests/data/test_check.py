@@ -53,7 +53,8 @@ def test_every_problem_is_found_and_classified(dirty_set, synthetic_root):
         ("caption-too-long", "wordy"),
     }
     assert report["counts"] == {"missing": 1, "zero-length": 1, "audio-only": 1, "unreadable": 2,
-                                "clip-out-of-range": 1, "too-short": 1, "empty-caption": 1, "caption-too-long": 1}
+                                "clip-out-of-range": 1, "too-short": 1, "outside-root": 0, "empty-caption": 1,
+                                "caption-too-long": 1, "duplicate-id": 0}
     assert report["num_videos"] == 13 and report["num_problems"] == 9
     by_id = {p["video_id"]: p for p in report["problems"]}
     assert by_id["short"]["detail"] == "5 frames, fewer than 8"

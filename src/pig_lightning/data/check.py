@@ -16,10 +16,15 @@ training (so a file that passes here decodes in training). Problems found:
 * ``too-short``: fewer frames than ``--min_frames`` (a run would repeat frames to pad);
 * ``empty-caption`` (generic JSONL only: other readers refuse the file at the first one) and
   ``caption-too-long``: more tokens than ``--max_text_length`` (truncated in training; needs
-  ``--tokenizer``).
+  ``--tokenizer``);
+* ``duplicate-id``: a video id used by an earlier line (generic JSONL; ``convert``, ``index`` and
+  ``fit`` refuse such a file, other formats are refused here too);
+* ``outside-root``: with ``--outside_root refuse``, a video path that leaves ``--video_root``
+  (``../``, an absolute path elsewhere); by default such paths are only warned about.
 
-The JSON report lists every problem with the video id, file and reason; the exit code is 1 when
-any was found (2 when the annotation file itself cannot be read).
+The JSON report lists every problem with the video id, file and reason. Exit codes: 0 no problem
+found, 1 problems found, 2 the check could not run (unreadable annotation file, missing video
+root, bad option).
 """
 
 from __future__ import annotations
@@ -35,9 +40,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pig_lightning.atomic import write_json_atomic
+from pig_lightning.atomic import check_output_file, write_json_atomic
 from pig_lightning.data.annotations import AnnotationError, VideoRecord, iter_json_lines, parse_record
-from pig_lightning.data.datasets import resolve_video_path
+from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES, check_video_paths, resolve_video_path
 from pig_lightning.data.decoding import VideoDecodeError
 from pig_lightning.data.formats import FORMATS, read_annotations
 from pig_lightning.data.readers import ClipReader
@@ -45,27 +50,40 @@ from pig_lightning.data.sampling import uniform_indices
 
 log = logging.getLogger(__name__)
 
-VIDEO_PROBLEMS = ("missing", "zero-length", "audio-only", "unreadable", "clip-out-of-range", "too-short")
+NO_CAPTION = "(no caption: only its video is checked)"
+
+VIDEO_PROBLEMS = ("missing", "zero-length", "audio-only", "unreadable", "clip-out-of-range", "too-short",
+                  "outside-root")
 CAPTION_PROBLEMS = ("empty-caption", "caption-too-long")
+RECORD_PROBLEMS = ("duplicate-id",)
 
 
 def read_records_leniently(path: str | Path, format: str, **options: Any) -> tuple[list[VideoRecord], list[dict]]:
     """Records plus the caption problems a strict reader would stop at (generic JSONL only).
 
-    For ``jsonl``, empty captions are reported (and dropped from the record) instead of failing
-    the whole file; other formats are read strictly.
+    For ``jsonl``, empty captions and duplicate video ids are reported instead of failing the
+    whole file (a record without a caption is checked for its video only: it gets the caption
+    :data:`NO_CAPTION`, which is not counted); other formats are read strictly.
     """
     if format != "jsonl":
         return read_annotations(path, format, **options), []
     records, problems = [], []
+    seen: dict[str, str] = {}
     for where, row in iter_json_lines(path):
         captions = row.get("captions")
         if isinstance(captions, list) and any(isinstance(c, str) and not c.strip() for c in captions):
             kept = [c for c in captions if not (isinstance(c, str) and not c.strip())]
             problems.append({"kind": "empty-caption", "video_id": str(row.get("video_id")), "path": where,
                              "detail": f"{len(captions) - len(kept)} empty caption(s)"})
-            row = {**row, "captions": kept or ["(no caption: only its video is checked)"]}
-        records.append(parse_record(row, where))
+            row = {**row, "captions": kept or [NO_CAPTION]}
+        record = parse_record(row, where)
+        if record.video_id in seen:
+            problems.append({"kind": "duplicate-id", "video_id": record.video_id, "path": where,
+                             "detail": f"video_id {record.video_id!r} already used on line "
+                                       f"{seen[record.video_id].rsplit(':', 1)[1]}"})
+        else:
+            seen[record.video_id] = where
+        records.append(record)
     if not records:
         raise AnnotationError(f"{path}: no annotation records")
     return records, problems
@@ -122,7 +140,10 @@ def caption_lengths(records: list[VideoRecord], tokenizer_source: str, max_text_
     tokenizer = load_tokenizer(tokenizer_source)
     problems = []
     for record in records:
-        lengths = [len(ids) for ids in tokenizer(list(record.captions))["input_ids"]]
+        captions = [c for c in record.captions if c != NO_CAPTION]
+        if not captions:
+            continue
+        lengths = [len(ids) for ids in tokenizer(captions, verbose=False)["input_ids"]]
         long = [(i, n) for i, n in enumerate(lengths) if n > max_text_length]
         if long:
             detail = ", ".join(f"caption {i}: {n} tokens" for i, n in long)
@@ -134,12 +155,21 @@ def caption_lengths(records: list[VideoRecord], tokenizer_source: str, max_text_
 def check_dataset(annotations: str | Path, video_root: str | Path, format: str = "jsonl",
                   format_options: dict | None = None, num_frames: int = 12, min_frames: int | None = None,
                   tokenizer: str | None = None, max_text_length: int = 32, workers: int = 0,
-                  frame_folder_fps: float | None = None, progress: bool = True) -> dict:
+                  frame_folder_fps: float | None = None, progress: bool = True, outside_root: str = "warn") -> dict:
     """Scan a data set; returns the report (see the module docstring)."""
+    for name, value, least in (("num_frames", num_frames, 1), ("max_text_length", max_text_length, 1),
+                               ("workers", workers, 0), ("min_frames", 0 if min_frames is None else min_frames, 0)):
+        if value < least:
+            raise ValueError(f"--{name} must be >= {least}, got {value}")
     video_root = Path(video_root)
     if not video_root.is_dir():
         raise FileNotFoundError(f"video folder not found: {video_root} (--video_root)")
     records, problems = read_records_leniently(annotations, format, **(format_options or {}))
+    outside = check_video_paths(records, video_root, "warn" if outside_root == "refuse" else outside_root,
+                                source=str(annotations), option="--outside_root")
+    if outside_root == "refuse":
+        problems += [{"kind": "outside-root", "video_id": r.video_id, "path": r.video,
+                      "detail": f"the path leaves the video root {video_root}"} for r in outside]
     probe = _VideoProbe(video_root, num_frames, num_frames if min_frames is None else min_frames, 32, frame_folder_fps)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -159,7 +189,8 @@ def check_dataset(annotations: str | Path, video_root: str | Path, format: str =
         "num_captions": sum(len(r.captions) for r in records),
         "settings": {"num_frames": num_frames, "min_frames": probe.min_frames, "tokenizer": tokenizer,
                      "max_text_length": max_text_length if tokenizer else None},
-        "counts": {kind: counts.get(kind, 0) for kind in VIDEO_PROBLEMS + CAPTION_PROBLEMS},
+        "counts": {kind: counts.get(kind, 0) for kind in VIDEO_PROBLEMS + CAPTION_PROBLEMS + RECORD_PROBLEMS},
+        "outside_root": [{"video_id": r.video_id, "path": r.video} for r in outside],
         "num_problems": len(problems),
         "problems": problems,
     }
@@ -195,16 +226,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_text_length", type=int, default=32)
     parser.add_argument("--frame_folder_fps", type=float, default=None)
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--outside_root", default="warn", choices=OUTSIDE_ROOT_POLICIES,
+                        help="video paths outside --video_root: warn (default), refuse (report as problems) or allow")
     parser.add_argument("--output", default=None, help="write the JSON report here")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     options = {k: getattr(args, k) for k in ("captions_file", "split", "video_pattern") if getattr(args, k)}
     try:
+        if args.output:
+            check_output_file(Path(args.output))
         report = check_dataset(args.annotations, args.video_root, args.format, options, args.num_frames,
                                args.min_frames, args.tokenizer, args.max_text_length, args.workers,
-                               args.frame_folder_fps)
-    except (AnnotationError, FileNotFoundError, ValueError) as exc:
-        print(f"data-check: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
+                               args.frame_folder_fps, outside_root=args.outside_root)
+    except (AnnotationError, OSError, ValueError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     if args.output:
         write_json_atomic(args.output, report, indent=2)
     print(summary(report))

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pig_lightning.atomic import check_output_file
 from pig_lightning.data.annotations import AnnotationError, VideoRecord, write_jsonl
 from pig_lightning.data.formats import FORMATS, describe_formats, read_annotations
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        check_output_file(args.output)
         records = read_annotations(
             args.input, args.format, captions_file=args.captions_file, split=args.split,
             video_pattern=args.video_pattern, use_span=args.use_span,

@@ -15,6 +15,8 @@ from pig_lightning.data.datasets import (
     TrainVideoTextDataset,
     VideoTextCollator,
     check_train_options,
+    check_video_paths,
+    count_truncated,
     resolve_video_path,
 )
 from pig_lightning.data.formats import read_annotations
@@ -67,6 +69,11 @@ class VideoTextDataModule(L.LightningDataModule):
             ``skip`` replaces it by another, counts and logs it (console and TensorBoard
             ``data/skipped_videos``). Evaluation always raises (a skipped test video would
             change the metrics).
+        outside_root: video paths that leave ``video_root`` (``../``, absolute paths elsewhere):
+            ``warn`` (default), ``refuse`` or ``allow``.
+
+    Captions longer than ``max_text_length`` tokens are cut; how many, per split, is logged once
+    when the split is set up.
     """
 
     def __init__(
@@ -93,6 +100,7 @@ class VideoTextDataModule(L.LightningDataModule):
         on_decode_error: str = "raise",
         format: str = "jsonl",
         format_options: dict | None = None,
+        outside_root: str = "warn",
     ):
         super().__init__()
         for name, value in (("num_frames", num_frames), ("image_size", image_size),
@@ -126,6 +134,10 @@ class VideoTextDataModule(L.LightningDataModule):
         self.on_decode_error = on_decode_error
         self.format = format
         self.format_options = dict(format_options or {})
+        self.outside_root = outside_root
+        check_video_paths([], video_root, outside_root, option="data.outside_root")
+        if num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0 (0: load in the main process), got {num_workers}")
         check_train_options(train_sampling, on_decode_error, prefix="data.")
         self._reader()  # validates resize / interpolation now, not in a worker
         self._tokenizer = None
@@ -158,6 +170,9 @@ class VideoTextDataModule(L.LightningDataModule):
             if split in self._datasets or self.annotations[split] is None:
                 continue
             records = self._records(split)
+            check_video_paths(records, root, self.outside_root, source=str(self.annotations[split]),
+                              option="data.outside_root")
+            self._report_truncation(split, records)
             if split == "train":
                 self._datasets[split] = TrainVideoTextDataset(
                     records, root, self._reader(), self.num_frames, self.seed, sampling=self.train_sampling,
@@ -176,6 +191,13 @@ class VideoTextDataModule(L.LightningDataModule):
                 "same file (%s). This is the reference recipe's choice; results selected this way are optimistic. "
                 "Give a held-out val_annotations file to select on validation data.", self.annotations["val"],
             )
+
+    def _report_truncation(self, split: str, records: list[VideoRecord]) -> None:
+        captions = [c for r in records for c in r.captions]
+        cut, longest = count_truncated(self.tokenizer, captions, self.max_text_length)
+        if cut:
+            log.warning("%s: %d of %d captions are longer than max_text_length (%d tokens) and are cut to it "
+                        "(longest: %d tokens)", split, cut, len(captions), self.max_text_length, longest)
 
     def preprocessing_by_split(self, root: Path, probes: int = 3) -> dict[str, dict | None]:
         """The ``pig-lightning preprocess`` settings of each loaded split, read next to a few of

@@ -80,6 +80,9 @@ class PreprocessSettings:
         object.__setattr__(self, "fps", fps)
         if self.short_side < 0:
             raise ValueError(f"short_side must be >= 0 (0 keeps the size), got {self.short_side}")
+        if self.short_side % 2:
+            raise ValueError(f"short_side must be even (H.264 in yuv420p needs even sizes): {self.short_side} would be "
+                             f"written as {self.short_side + 1}; use {self.short_side - 1} or {self.short_side + 1}")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must be in [0, 51], got {self.crf}")
         if self.gop < 1:
@@ -359,6 +362,8 @@ def plan_outputs(videos: Sequence[Path]) -> dict[Path, Path]:
 def _check_folders(input_dir: Path, output_dir: Path) -> None:
     if not input_dir.is_dir():
         raise PreprocessError(f"input folder {input_dir} does not exist")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise PreprocessError(f"the output folder {output_dir} is a file")
     inp, out = input_dir.resolve(), output_dir.resolve()
     if out == inp or inp in out.parents:
         raise PreprocessError(f"the output folder {output_dir} must not be (inside) the input folder {input_dir}")
@@ -464,6 +469,8 @@ def preprocess_folder(
     """
     started = time.perf_counter()
     settings = settings or PreprocessSettings()
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be >= 0 (0 and 1: encode in this process), got {workers}")
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     _check_folders(input_dir, output_dir)
     plan = plan_outputs(find_videos(input_dir, extensions))

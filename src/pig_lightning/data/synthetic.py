@@ -330,5 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = SyntheticConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)})
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"--workers must be >= 0, got {args.workers}")
     root = make_synthetic(args.root, cfg, num_workers=args.workers)
     print(f"synthetic set ready in {root}: {cfg.num_train} train / {cfg.num_val} val / {cfg.num_test} test videos")
