@@ -1,0 +1,130 @@
+"""data-check, convert, preprocess, make-synthetic: exit codes 0 / 1 / 2 and messages that name the culprit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import synthetic_rows, write_jsonl
+
+
+def _check(run, annotations, root, *extra):
+    return run("data-check", "--annotations", annotations, "--video_root", root, "--num_frames", "4",
+               "--workers", "0", *extra)
+
+
+def test_duplicate_ids_are_reported_as_convert_refuses_them(synthetic_root, tmp_path, run):
+    rows = synthetic_rows(synthetic_root)[:3]
+    rows[2]["video_id"] = rows[0]["video_id"]
+    listing = write_jsonl(tmp_path / "dup.jsonl", rows)
+    checked = _check(run, listing, synthetic_root, "--output", tmp_path / "report.json")
+    assert checked.code == 1 and "1 duplicate-id" in checked.out
+    assert f"video_id {rows[0]['video_id']!r} already used on line 1" in checked.out
+    assert json.loads((tmp_path / "report.json").read_text())["counts"]["duplicate-id"] == 1
+    converted = run("convert", "--format", "jsonl", "--input", listing, "--output", tmp_path / "c.jsonl")
+    assert converted.code == 2 and "already used on line 1" in converted.err
+
+
+def test_an_empty_caption_is_not_also_reported_as_too_long(synthetic_root, tokenizer_dir, tmp_path, run):
+    rows = synthetic_rows(synthetic_root)[:1]
+    rows[0]["captions"] = [""]
+    listing = write_jsonl(tmp_path / "empty.jsonl", rows)
+    result = _check(run, listing, synthetic_root, "--tokenizer", tokenizer_dir, "--max_text_length", "3")
+    assert result.code == 1 and "1 empty-caption" in result.out and "caption-too-long" not in result.out
+
+
+def test_paths_outside_the_root_warn_by_default_and_are_problems_when_refused(synthetic_root, tmp_path, run, caplog):
+    rows = synthetic_rows(synthetic_root)[:2]
+    shutil.copy(Path(synthetic_root) / rows[0]["video"], tmp_path / "elsewhere.mp4")
+    rows[0]["video"] = str(tmp_path / "elsewhere.mp4")  # absolute, outside the root
+    root = str(Path(synthetic_root) / "videos")
+    rows[1]["video"] = Path(rows[1]["video"]).name
+    listing = write_jsonl(tmp_path / "out.jsonl", rows)
+    with caplog.at_level(logging.WARNING):
+        warned = _check(run, listing, root)
+    assert warned.code == 0 and "1 of 2 video paths lie outside the video root" in caplog.text
+    refused = _check(run, listing, root, "--outside_root", "refuse")
+    assert refused.code == 1 and "1 outside-root" in refused.out
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (("--workers", "-1"), "--workers must be >= 0, got -1"),
+    (("--num_frames", "0"), "--num_frames must be >= 1, got 0"),
+    (("--max_text_length", "0"), "--max_text_length must be >= 1, got 0"),
+    (("--outside_root", "maybe"), "invalid choice: 'maybe'"),
+], ids=["workers", "frames", "text-length", "policy"])
+def test_data_check_refuses_out_of_range_settings(synthetic_root, run, extra, expected):
+    result = _check(run, f"{synthetic_root}/val.jsonl", synthetic_root, *extra)
+    assert result.code == 2 and expected in result.err
+
+
+@pytest.mark.parametrize("setup, expected", [
+    (lambda t, r: (t / "absent.jsonl", r), "annotation file not found"),
+    (lambda t, r: (f"{r}/val.jsonl", t / "nowhere"), "video folder not found"),
+    (lambda t, r: (write_bad(t / "bad.jsonl", '{"video_id": "a", "video": "a.mp4", "captions": ["x"]}\n{oops\n'), r),
+     "bad.jsonl:2: not valid JSON"),
+    (lambda t, r: (write_bad(t / "bad.jsonl", '{"video_id": "a", "video": "a.mp4", "captions": [1]}\n'), r),
+     "bad.jsonl:1: 'captions' must be a non-empty list of strings"),
+    (lambda t, r: (write_bad(t / "bad.jsonl", '{"video_id": "a", "video": "a.mp4", "captions": ["x"], "start": -1}\n'),
+                   r), "bad.jsonl:1: 'start' must be a non-negative number of seconds"),
+    (lambda t, r: (write_bad(t / "bad.jsonl", "\n\n"), r), "no annotation records"),
+], ids=["no-file", "no-root", "bad-json", "caption-type", "negative-start", "empty-file"])
+def test_data_check_that_cannot_run_exits_2(synthetic_root, tmp_path, run, setup, expected):
+    annotations, root = setup(tmp_path, synthetic_root)
+    result = _check(run, annotations, root)
+    assert result.code == 2 and expected in result.err and "Traceback" not in result.err
+
+
+def write_bad(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_data_check_report_into_a_folder_is_refused_before_the_scan(synthetic_root, tmp_path, run):
+    (tmp_path / "report").mkdir()
+    result = _check(run, f"{synthetic_root}/val.jsonl", synthetic_root, "--output", tmp_path / "report")
+    assert result.code == 2 and "is a folder" in result.err and "checked" not in result.out
+
+
+def test_a_clean_set_exits_0(synthetic_root, run):
+    assert _check(run, f"{synthetic_root}/val.jsonl", synthetic_root).code == 0
+
+
+def test_convert_output_folder_and_unknown_format(synthetic_root, tmp_path, run):
+    (tmp_path / "out").mkdir()
+    into_folder = run("convert", "--format", "jsonl", "--input", f"{synthetic_root}/val.jsonl", "--output",
+                      tmp_path / "out")
+    assert into_folder.code == 2 and "--output" in into_folder.err and "is a folder" in into_folder.err
+    unknown = run("convert", "--format", "youtube", "--input", f"{synthetic_root}/val.jsonl", "--output",
+                  tmp_path / "o.jsonl")
+    assert unknown.code == 2 and "invalid choice: 'youtube'" in unknown.err
+
+
+# ----- preprocess --------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra, expected", [
+    (("--short_side", "33"), "short_side must be even (H.264 in yuv420p needs even sizes): 33 would be written as 34"),
+    (("--workers", "-1"), "workers must be >= 0"),
+    (("--crf", "99"), "crf must be in [0, 51], got 99"),
+    (("--fps", "-3"), "fps must be a positive number"),
+], ids=["odd-size", "workers", "crf", "fps"])
+def test_preprocess_refuses_out_of_range_settings(synthetic_root, tmp_path, run, extra, expected):
+    result = run("preprocess", f"{synthetic_root}/videos", tmp_path / "out", *extra)
+    assert result.code == 2 and expected in result.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_preprocess_into_a_file_or_from_nowhere(synthetic_root, tmp_path, run):
+    (tmp_path / "file").write_text("x")
+    into_file = run("preprocess", f"{synthetic_root}/videos", tmp_path / "file")
+    assert into_file.code == 2 and "is a file" in into_file.err
+    nowhere = run("preprocess", tmp_path / "nowhere", tmp_path / "out")
+    assert nowhere.code == 2 and "nowhere does not exist" in nowhere.err
+
+
+def test_make_synthetic_refuses_negative_workers(tmp_path, run):
+    result = run("make-synthetic", tmp_path / "s", "--workers", "-1")
+    assert result.code == 2 and "--workers must be >= 0, got -1" in result.err and not (tmp_path / "s").exists()
