@@ -23,8 +23,9 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from pig_lightning.checkpoints import KEY as CHECKPOINT_KEY
@@ -32,6 +33,8 @@ from pig_lightning.checkpoints import read_checkpoint
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.data.skips import DecodeSkipMonitor
 from pig_lightning.module import RetrievalModule
+from pig_lightning.training import BestCheckpoint, LatestCheckpoint
+from pig_lightning.training.resume import find_resume, run_root, tower_mismatch
 
 DESCRIPTION = (
     "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
@@ -70,16 +73,18 @@ class PigLightningCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for source, target in SHARED_WITH_MODEL.items():
             parser.link_arguments(f"data.{source}", target, apply_on="instantiate")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # two checkpoints, two jobs: best-*.ckpt to evaluate and ship, last.ckpt to resume from
+        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/t2v/R@1",
                 "checkpoint.mode": "max",
                 "checkpoint.filename": "best-epoch{epoch:03d}-step{step:06d}",
                 "checkpoint.auto_insert_metric_name": False,
-                "checkpoint.save_last": True,
+                "checkpoint.save_last": False,  # Lightning's copies only improvements: LatestCheckpoint's job
             }
         )
+        parser.add_lightning_class_args(LatestCheckpoint, "resume_checkpoint")
         parser.add_lightning_class_args(DecodeSkipMonitor, "decode_skips")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
@@ -97,8 +102,39 @@ class PigLightningCLI(LightningCLI):
         self._ckpt_entry = None
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path == "last":
+            ckpt_path = self._resolve_last(subcommand)
         if ckpt_path and str(ckpt_path) not in SPECIAL_CKPT_PATHS and not str(ckpt_path).startswith("registry:"):
-            self._ckpt_entry = read_checkpoint(ckpt_path).get(CHECKPOINT_KEY)
+            checkpoint = read_checkpoint(ckpt_path)
+            self._ckpt_entry = checkpoint.get(CHECKPOINT_KEY)
+            mismatch = tower_mismatch(checkpoint, self.config[subcommand].get("model"))
+            if mismatch:
+                raise ValueError(f"--ckpt_path {ckpt_path} does not fit this config: {mismatch}. Resume or test "
+                                 "with the config it was trained with (its config.yaml sits in its run folder)")
+        if subcommand == "fit":
+            _check_writable(self.config["fit"])
+
+    def _resolve_last(self, subcommand: str) -> str | None:
+        """``--ckpt_path last``: the newest complete last.ckpt of this run name (any version) or
+        SLURM requeue checkpoint; the run continues in that version's folder."""
+        config = self.config[subcommand]
+        root = run_root(config.trainer)
+        hpc_dir = Path(config.trainer.get("default_root_dir") or os.getcwd())
+        found = find_resume(root, hpc_dir)
+        if found.path is None:
+            if subcommand != "fit":
+                raise FileNotFoundError(f"--ckpt_path last: no complete last.ckpt under {root}/*/checkpoints")
+            logging.getLogger(__name__).warning("--ckpt_path last: no checkpoint under %s yet, training from the "
+                                                "start", root)
+            config.ckpt_path = None
+            return None
+        logging.getLogger(__name__).info("--ckpt_path last: resuming from %s", found.path)
+        config.ckpt_path = str(found.path)
+        logger = config.trainer.get("logger")
+        if found.version and logger not in (None, True, False) and logger.get("init_args") is not None \
+                and logger.init_args.get("version") is None:
+            logger.init_args.version = found.version  # same folder: the TensorBoard curves continue
+        return str(found.path)
 
     def before_instantiate_classes(self) -> None:
         """With ``--ckpt_path``, Lightning takes the model's settings from the checkpoint: its CLIP
@@ -122,6 +158,23 @@ class PigLightningCLI(LightningCLI):
         if best:
             logging.getLogger(__name__).info("testing the best checkpoint %s", best)
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+
+
+def _check_writable(config) -> None:
+    """The run folder (logs, checkpoints) must be writable before any training starts."""
+    places = [run_root(config.trainer)]
+    for key in ("checkpoint", "resume_checkpoint"):
+        dirpath = (config.get(key) or {}).get("dirpath") if config.get(key) is not None else None
+        if dirpath:
+            places.append(Path(dirpath))
+    for place in places:
+        existing = place
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write the run folder {place} ({existing} is not a writable folder): "
+                                  "logs and checkpoints would be lost; set trainer.logger.init_args.save_dir "
+                                  "(or checkpoint.dirpath) to a writable place")
 
 
 def trainer_defaults() -> dict:

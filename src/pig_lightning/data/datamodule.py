@@ -12,6 +12,7 @@ from pig_lightning.data.annotations import VideoRecord
 from pig_lightning.data.datasets import (
     EpochAwareSampler,
     EvalVideoTextDataset,
+    ResumableDataLoader,
     TrainVideoTextDataset,
     VideoTextCollator,
     check_train_options,
@@ -255,8 +256,10 @@ class VideoTextDataModule(L.LightningDataModule):
                 f"({self.batch_size} x {world} processes)"
             )
         sampler = EpochAwareSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
-        return DataLoader(
+        trainer = self.trainer
+        return ResumableDataLoader(
             dataset,
+            batches_done=(lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed) if trainer else None,
             batch_size=self.batch_size,
             sampler=sampler,
             drop_last=True,  # equal batches: the contrastive loss sees a constant number of negatives

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from pig_lightning.data.annotations import VideoRecord
 from pig_lightning.data.decoding import VideoDecodeError, VideoReader
@@ -180,8 +181,47 @@ class EpochAwareSampler(DistributedSampler):
     per-epoch randomness from the pair without any state shared with workers.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._resume: tuple[int, int] | None = None  # (epoch, items of it already trained on)
+
+    def resume_at(self, epoch: int, items_done: int) -> None:
+        """The next pass over ``epoch`` starts after its first ``items_done`` items (this rank's)."""
+        self._resume = (epoch, items_done)
+
     def __iter__(self):
-        return ((int(i), self.epoch) for i in super().__iter__())
+        items = ((int(i), self.epoch) for i in super().__iter__())
+        resume = self._resume
+        if resume is not None and self.epoch >= resume[0]:  # (the Trainer may iterate once before set_epoch)
+            self._resume = None
+            if self.epoch == resume[0]:
+                return islice(items, resume[1], None)
+        return items
+
+
+class ResumableDataLoader(DataLoader):
+    """A training ``DataLoader`` that Lightning checkpoints mid-epoch.
+
+    Lightning saves ``state_dict()`` of the loaders that have one and hands it back on resume.
+    Without it, a run resumed from a mid-epoch checkpoint starts the interrupted epoch from its
+    first batch again and stops it after the remaining count: the batches already trained on
+    are trained twice and as many at the end of the epoch are skipped (measured,
+    ``tests/training/test_resume.py``). With it, the epoch continues with the batches it had not
+    trained on, as if uninterrupted. ``batches_done`` reports how many batches of the current
+    epoch are in the weights (the Trainer's progress counter).
+    """
+
+    def __init__(self, *args: Any, batches_done: Callable[[], int] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._batches_done = batches_done
+
+    def state_dict(self) -> dict[str, int]:
+        done = int(self._batches_done()) if self._batches_done is not None else 0
+        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches_done": done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if isinstance(self.sampler, EpochAwareSampler):
+            self.sampler.resume_at(int(state["epoch"]), int(state["batches_done"]) * int(self.batch_size))
 
 
 class VideoTextCollator:
