@@ -46,6 +46,10 @@ parameter-name prefixes that were not exported). Use it with
 or start a new run from it (set data.tokenizer: DIR and, in the backbone's init_args,
   pretrained: DIR
   logit_scale_init: null     # otherwise logit_scale is reset to ln 100)
+With --format model, DIR holds the whole model instead (config.json: tower class path and arguments
+and the data settings; model.safetensors: every tensor; the tokenizer); it is read without
+unpickling anything, by index/search --ckpt_path DIR, Retriever(index, DIR) and
+model.init_checkpoint: DIR.
 """
 
 
@@ -205,14 +209,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
     parser.add_argument("--checksums", action="store_true",
                         help="also write SHA256SUMS of the model and tokenizer files; loading the folder then checks them")
+    parser.add_argument("--format", choices=["clip", "model"], default="clip",
+                        help="clip (default): the CLIP backbone as a Hugging Face folder; model: the whole model "
+                             "(config.json with the tower and data settings, model.safetensors, the tokenizer), which "
+                             "index, search, Retriever and model.init_checkpoint take in place of the checkpoint")
     args = parser.parse_args(argv)
+    from pig_lightning.weights.folder import ModelFolderError, export_model
+
+    write = export_model if args.format == "model" else export_checkpoint
     try:
-        output = export_checkpoint(args.ckpt_path, args.output, args.overwrite, args.checksums)
-    except (ExportError, ModelSourceError) as exc:
+        output = write(args.ckpt_path, args.output, args.overwrite, args.checksums)
+    except (ExportError, ModelSourceError, ModelFolderError) as exc:
         print(f"pig-lightning export: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as exc:
         print(f"pig-lightning export: error: could not write {args.output}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    if args.format == "model":
+        print(f"exported the model of {args.ckpt_path} (every tensor, config.json, tokenizer) to {output}")
+        return
     print(f"exported the CLIP model and tokenizer of {args.ckpt_path} to {output}; "
           f"what was not exported is listed in {output / 'export_info.json'}")

@@ -23,6 +23,7 @@ from pig_lightning.evaluation import DSLSimilarity, EmbeddingSimilarity, retriev
 from pig_lightning.evaluation.metrics import video_block_ranks
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
+from pig_lightning.weights.folder import read_weights
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class RetrievalModule(L.LightningModule):
             losses only (PIG's optional generator pre-training on image-caption pairs, METHOD.md §7).
         frozen: parameter-name prefixes that are not trained (e.g. ``["tower.backbone"]``).
         init_checkpoint: start from the weights of a Lightning checkpoint of this module (a
-            previous stage); unlike ``--ckpt_path`` it does not resume the optimiser or epoch.
+            previous stage) or of a model folder (``export --format model``, ``import-weights``);
+            unlike ``--ckpt_path`` it does not resume the optimiser or epoch.
         v2t_protocol: video->text ranking with several captions per video, see
             :func:`pig_lightning.evaluation.video_to_text_ranks`.
         dsl: also report dual-softmax (DSL) post-processed results, under ``<stage>/dsl/...``
@@ -106,7 +108,7 @@ class RetrievalModule(L.LightningModule):
         of the tower the checkpoint lacks are left to :meth:`Tower.initialise_missing`
         (e.g. PIG from a CLIP-ViP checkpoint); any other difference is an error."""
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            checkpoint = read_weights(path)  # a model folder, safetensors, or torch.load(weights_only=True)
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"model.init_checkpoint not found: {path}") from exc
         except pickle.UnpicklingError as exc:

@@ -23,6 +23,7 @@ from pig_lightning.data.sampling import uniform_indices
 from pig_lightning.data.transforms import to_clip_tensor
 from pig_lightning.atomic import check_output_file, file_sha256
 from pig_lightning.retrieval.gallery import Gallery, merge_shards
+from pig_lightning.weights.folder import is_model_folder, load_model_folder, weights_file
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class GalleryItem:
 def load_module(ckpt_path: str | Path, device: str = "cpu"):
     from pig_lightning.module import RetrievalModule
 
+    if is_model_folder(ckpt_path):  # written by `export --format model` or `import-weights`
+        return load_model_folder(ckpt_path, map_location=device).eval()
     return RetrievalModule.load_from_checkpoint(str(ckpt_path), map_location=device).eval()
 
 
@@ -51,7 +54,7 @@ def model_identity(module, ckpt_path: str | Path) -> dict[str, Any]:
         "backbone": type(backbone).__name__,
         "weights": backbone.model_source,
         "embed_dim": backbone.embed_dim,
-        "checkpoint_sha256": file_sha256(ckpt_path, 16),
+        "checkpoint_sha256": file_sha256(weights_file(ckpt_path), 16),
     }
 
 
