@@ -65,6 +65,7 @@ EXTRA_COMMANDS = {
     "index": "pig_lightning.retrieval.indexer:main",
     "search": "pig_lightning.retrieval.search:main",
     "export": "pig_lightning.export:main",
+    "import-weights": "pig_lightning.weights.importer:main",
     "compare": "pig_lightning.compare:main",
 }
 

@@ -1,0 +1,225 @@
+"""``pig-lightning import-weights``: a CLIP-ViP or PIG release checkpoint -> a model folder.
+
+The file is read with ``torch.load(weights_only=True)`` (or as safetensors): tensors and plain data
+only, nothing in it can run. A file that needs full unpickling is refused, with how to convert it once,
+deliberately (``--trust_checkpoint``). Its keys are mapped by :mod:`pig_lightning.weights.release`;
+the result is a model folder (:mod:`pig_lightning.weights.folder`) that ``model.init_checkpoint``,
+``index``, ``search`` and ``Retriever`` take, with ``import_report.json`` listing every key: mapped
+(to what, how), derived or dropped (why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pig_lightning.atomic import file_sha256
+from pig_lightning.weights.folder import (ModelFolderError, build_tower, check_output_folder, sniff_safetensors,
+                                          write_model_folder)
+from pig_lightning.weights.release import (RELEASES, WeightsImportError, check_source, infer_clip_config,
+                                           map_release, temporal_size, unwrap, video_mapper_kind)
+
+REPORT_NAME = "import_report.json"
+DEFAULT_TOKENIZER = "openai/clip-vit-base-patch32"
+
+#: what a release checkpoint does not record and is taken from the release's MSR-VTT recipe
+ASSUMED = {
+    "clipvip": ["3 proxy tokens + video CLS (add_cls_num 3)", "temporal embedding interpolated with align_corners=False"],
+    "pig": ["3 proxy tokens + video CLS (add_cls_num 3)", "temporal embedding interpolated with align_corners=False",
+            "generator input [video CLS, proxies, frame CLS, 16 ITS patches] (num_selected_tokens 16, "
+            "select_attention_scores_type max)", "BOS and EOS around the mapped tokens (use_bos_embeds 1)",
+            "fusion: one head, attn_temp 1, dropout 0.1 (fusioner_config of the release recipe)"],
+}
+
+
+def read_input(path: Path, source: str, trust: bool) -> tuple[Any, str, str]:
+    """``(object, file format, how it was read)``; weights only unless ``trust``."""
+    if not path.is_file():
+        raise WeightsImportError(f"--input {path} not found" if not path.exists() else f"--input {path} is not a file")
+    if sniff_safetensors(path):
+        from safetensors.torch import load_file
+
+        return load_file(str(path)), "safetensors", "safetensors"
+    is_zip = zipfile.is_zipfile(path)
+    kind = "torch.save (zip)" if is_zip else "torch.save (legacy)"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip), kind, \
+            "torch.load(weights_only=True)"
+    except pickle.UnpicklingError as exc:
+        if not trust:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WeightsImportError(
+                f"{path}: refused. It holds objects other than tensors and plain data (torch.load weights_only=True: "
+                f"{reason[:200]}), and unpickling it fully would run whatever code the file carries. If you trust its "
+                f"source, convert it once, deliberately: pig-lightning import-weights --source {source} --input {path} "
+                "--output DIR --trust_checkpoint; the folder written holds tensors only (safetensors) and is safe to "
+                "load from then on"
+            ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise WeightsImportError(f"{path}: not a readable PyTorch file ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    print(f"warning: --trust_checkpoint: unpickling {path} fully (it may run code it carries)", file=sys.stderr)
+    return torch.load(path, map_location="cpu", weights_only=False), kind, "torch.load(weights_only=False), --trust_checkpoint"
+
+
+def load_config(config: str | None, tensors: dict[str, torch.Tensor], source: str) -> tuple[dict[str, Any], str]:
+    """The CLIP config (a dict for ``CLIPConfig``) and where it came from."""
+    if config is None:
+        return infer_clip_config(tensors, RELEASES[source]["clip_prefix"]), \
+            "inferred from the tensor shapes (OpenAI CLIP conventions: 64-wide heads, quick_gelu)"
+    path = Path(config)
+    if path.is_file():
+        try:
+            return json.loads(path.read_text()), f"--config {config}"
+        except ValueError as exc:
+            raise WeightsImportError(f"--config {config}: not valid JSON ({exc})") from exc
+    from transformers import CLIPConfig
+
+    try:
+        return CLIPConfig.from_pretrained(config).to_dict(), f"--config {config}"
+    except (OSError, ValueError) as exc:
+        raise WeightsImportError(f"--config {config}: not a CLIPConfig JSON file, nor a folder or hub id with a CLIP "
+                                 f"config.json ({exc.__class__.__name__})") from exc
+
+
+def tower_spec(source: str, clip_config: dict[str, Any], tensors: dict[str, torch.Tensor], num_frames: int | None,
+               max_text_length: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(tower spec without tokenizer, data settings)`` for the checkpoint."""
+    temporal = temporal_size(tensors, source) or 12
+    vision = clip_config.get("vision_config") or {}
+    text = clip_config.get("text_config") or {}
+    image_size = int(vision.get("image_size", 224))
+    max_text_length = min(max_text_length, int(text.get("max_position_embeddings", 77)))
+    frames = num_frames or temporal
+    backbone = {"class_path": "pig_lightning.models.VideoProxyBackbone", "init_args": {
+        "config": clip_config, "image_size": image_size, "max_text_length": max_text_length,
+        "num_proxies": 3, "temporal_frames": temporal, "temporal_align_corners": False,
+        "logit_scale_init": None}}  # logit_scale: the checkpoint's
+    init_args: dict[str, Any] = {"backbone": backbone, "num_frames": frames}
+    if source == "pig":
+        init_args.update({"num_selected": 16, "head_reduction": "max", "mapper": video_mapper_kind(tensors),
+                          "learnable_special_tokens": False, "generator_projection": False, "fusion_dropout": 0.1,
+                          "query": "generator", "token_selection": "informative", "generator_init": "text"})
+    data = {"num_frames": frames, "image_size": image_size, "max_text_length": max_text_length,
+            "resize": "squash", "interpolation": "BICUBIC"}
+    return {"class_path": RELEASES[source]["tower"], "init_args": init_args}, data
+
+
+def import_weights(source: str, input: str | Path, output: str | Path, config: str | None = None,
+                   tokenizer: str = DEFAULT_TOKENIZER, num_frames: int | None = None, max_text_length: int = 50,
+                   trust_checkpoint: bool = False, overwrite: bool = False,
+                   checksums: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Import the release checkpoint ``input`` into the model folder ``output``; returns it and the report."""
+    from pig_lightning.loading import clip_config_from, load_tokenizer
+
+    if source not in RELEASES:
+        raise WeightsImportError(f"--source must be one of {sorted(RELEASES)}, got {source!r}")
+    input, output = Path(input), Path(output)
+    check_output_folder(output, overwrite)
+    obj, file_format, read_with = read_input(input, source, trust_checkpoint)
+    tensors, container, dropped_top = unwrap(obj, str(input))
+    check_source(tensors, source, str(input))
+    tok = load_tokenizer(tokenizer)
+    clip_fields, config_source = load_config(config, tensors, source)
+    clip_config = clip_config_from(clip_fields, tok).to_dict()  # vocabulary and special ids follow the tokenizer
+    spec, data = tower_spec(source, clip_config, tensors, num_frames, max_text_length)
+    tower = build_tower(spec, tokenizer)
+    target = {f"tower.{k}": v for k, v in tower.state_dict().items()}
+    bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    mapping = map_release(tensors, source, target, bos, tok.eos_token_id, str(input))
+    tower.load_state_dict({k.removeprefix("tower."): v for k, v in mapping.state.items()}, strict=True)
+    state = {f"tower.{k}": v for k, v in tower.state_dict().items()}
+    digest = file_sha256(input)
+    report = {
+        "source": source,
+        "release": RELEASES[source]["what"],
+        "input": str(input.resolve()),
+        "input_sha256": digest,
+        "input_format": file_format,
+        "read_with": read_with,
+        "container": container,
+        "tower": spec["class_path"],
+        "clip_config": config_source,
+        "tokenizer": tokenizer,
+        "data": data,
+        "counts": {"keys_in_file": len(tensors), "mapped": len(mapping.mapped), "derived": len(mapping.derived),
+                   "dropped": len(mapping.dropped) + len(dropped_top)},
+        "converted_dtypes": {k: f"{n} tensors to float32" for k, n in mapping.converted_dtypes.items()},
+        "assumed_from_the_release_recipe": ASSUMED[source],
+        "mapped": mapping.mapped,
+        "derived": mapping.derived,
+        "dropped": dropped_top + mapping.dropped,
+    }
+    model_source = f"{source} release checkpoint {input.name} (sha256 {digest[:16]})"
+    write_model_folder(output, spec, state, tok, data, {REPORT_NAME: report}, model_source=model_source,
+                       overwrite=overwrite, checksums=checksums)
+    return output, report
+
+
+def summary(output: Path, report: dict[str, Any]) -> str:
+    counts = report["counts"]
+    lines = [f"imported {report['input']} ({report['source']}, {report['read_with']}) into {output}: "
+             f"{report['tower'].rsplit('.', 1)[1]}, CLIP config {report['clip_config']}",
+             f"  mapped {counts['mapped']} of {counts['keys_in_file']} keys, derived {counts['derived']}, "
+             f"dropped {counts['dropped']}"]
+    lines += [f"  derived {d['to']}: {d['how']}" for d in report["derived"]]
+    reasons: dict[str, int] = {}
+    for d in report["dropped"]:
+        reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
+    lines += [f"  dropped {n} x: {reason}" for reason, n in reasons.items()]
+    lines += [f"  converted {k}: {v}" for k, v in report["converted_dtypes"].items()]
+    lines.append(f"  every key and what became of it: {output / REPORT_NAME}")
+    return "\n".join(lines)
+
+
+DESCRIPTION = """\
+Import a checkpoint of the CLIP-ViP release (--source clipvip: microsoft/XPretrain's post-pretrained
+pretrain_clipvip_base_32.pt / _base_16.pt, or a CLIP-ViP fine-tuned with either code) or of the PIG
+release (--source pig) into a model folder: config.json (tower and data settings), model.safetensors,
+the tokenizer, and import_report.json (every key of the file: mapped, derived or dropped, and why).
+"""
+EPILOG = """\
+Use the folder as model.init_checkpoint (e.g. conf/msrvtt_from_clipvip.yaml), or directly with
+index/search --ckpt_path DIR and Retriever(index, DIR). The file is read with
+torch.load(weights_only=True) or as safetensors; nothing in it can run.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``pig-lightning import-weights``; see :data:`DESCRIPTION`."""
+    parser = argparse.ArgumentParser(prog="pig-lightning import-weights", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", required=True, choices=sorted(RELEASES), help="which release wrote the file")
+    parser.add_argument("--input", required=True, metavar="FILE", help="the release's checkpoint (.pt / .safetensors)")
+    parser.add_argument("--output", required=True, metavar="DIR", help="model folder to write (must not exist or be empty)")
+    parser.add_argument("--config", default=None,
+                        help="the CLIP config: a CLIPConfig JSON file, or a folder / hub id holding one (default: "
+                             "inferred from the shapes with OpenAI CLIP's conventions, e.g. "
+                             "openai/clip-vit-base-patch32 for B/32)")
+    parser.add_argument("--tokenizer", default=DEFAULT_TOKENIZER,
+                        help=f"tokenizer hub id or folder the checkpoint was trained with (default {DEFAULT_TOKENIZER})")
+    parser.add_argument("--num_frames", type=int, default=None,
+                        help="frames per video of the folder's data settings (default: the temporal embedding's length)")
+    parser.add_argument("--max_text_length", type=int, default=50, help="caption tokens (default 50, the MSR-VTT recipes')")
+    parser.add_argument("--trust_checkpoint", action="store_true",
+                        help="unpickle a file that holds more than tensors: only for a file whose source you trust")
+    parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
+    parser.add_argument("--checksums", action="store_true", help="also write SHA256SUMS, checked when the folder is loaded")
+    args = parser.parse_args(argv)
+    from pig_lightning.loading import ModelSourceError
+
+    try:
+        output, report = import_weights(args.source, args.input, args.output, args.config, args.tokenizer,
+                                        args.num_frames, args.max_text_length, args.trust_checkpoint,
+                                        args.overwrite, args.checksums)
+    except (WeightsImportError, ModelFolderError, ModelSourceError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(summary(output, report))
