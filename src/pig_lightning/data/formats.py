@@ -288,11 +288,30 @@ def _read_msrvtt_jsonl(path: Path, opts: _Options) -> list[VideoRecord]:
 # MSVD, VATEX, LSMDC
 
 
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Reads plain data only (dicts, lists, tuples, sets, strings, numbers): a pickle that names any
+    other class or function (which unpickling would call) is refused instead of run."""
+
+    ALLOWED = {("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "str", "bytes", "int",
+                                                "float", "bool", "complex")} | {
+        ("collections", "OrderedDict"), ("collections", "defaultdict"),
+        ("_codecs", "encode"),  # how protocol-2 pickles (e.g. written by Python 2) store bytes
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it names {module}.{name}, and only plain data (dicts, lists, strings, "
+                                     "numbers) is read from a captions pickle")
+
+
 def _load_pickle(path: Path) -> Any:
-    # raw-captions.pkl is a pickle: load only files from a source you trust.
+    # raw-captions.pkl is a pickle from a third party: plain data is read, nothing in it is run.
     with open(path, "rb") as f:
         try:
-            return pickle.load(f)
+            return _PlainDataUnpickler(f).load()
+        except pickle.UnpicklingError as exc:
+            raise AnnotationError(f"{path}: refused: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
             raise AnnotationError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from exc
 
