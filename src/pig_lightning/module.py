@@ -137,7 +137,7 @@ class RetrievalModule(L.LightningModule):
         overrides = {} if "tower" in kwargs else checkpoints.restored_hparams(checkpoint, checkpoint_path)
         overrides.update(kwargs)
         model = super().load_from_checkpoint(checkpoint_path, map_location=map_location, hparams_file=hparams_file,
-                                             strict=strict, **overrides)
+                                             strict=strict, weights_only=True, **overrides)  # whatever the environment
         model.trained_settings = checkpoints.training_settings(checkpoint)  # data settings of its training run
         entry = checkpoint.get(checkpoints.KEY)
         backbone = getattr(model.tower, "backbone", None)
