@@ -1,0 +1,86 @@
+"""Multi-node DDP as a cluster launches it, on one machine: two ``torchrun`` "nodes" (gloo, CPU)."""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from pig_lightning.cli import run_cli
+
+from ..test_cli import write_config
+from .callbacks import read_records
+from .launch import kill_matching, torchrun_nodes
+
+pytestmark = pytest.mark.cluster
+
+
+def wait(procs, timeout: float) -> list[tuple[int, str, float]]:
+    """(return code, output, seconds since start) of each process; kills what is left at ``timeout``."""
+    start, results = time.monotonic(), []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=max(1.0, timeout - (time.monotonic() - start)))
+        except Exception:  # noqa: BLE001 - a hang: kill it and report
+            os.killpg(proc.pid, signal.SIGKILL)
+            kill_matching(proc.args[proc.args.index("--config") + 1])  # workers run in their own groups
+            out, _ = proc.communicate()
+        results.append((proc.returncode, out, time.monotonic() - start))
+    return results
+
+
+def test_two_nodes_train_together(tmp_path, synthetic_root):
+    config = write_config(tmp_path, synthetic_root, max_steps=6, val_check_interval=3)
+    procs = torchrun_nodes(config, "--data.init_args.batch_size=4", "--test_after_fit=true",
+                           callbacks=(f"RecordRun:path={tmp_path}/record",))
+    for code, out, _ in wait(procs, timeout=240):
+        assert code == 0, out[-3000:]
+    nodes = [read_records(tmp_path / "record", rank) for rank in (0, 1)]
+    # one global step count and identical weights on both nodes at the end
+    assert nodes[0][-1]["final_step"] == nodes[1][-1]["final_step"] == 6
+    assert nodes[0][-1]["world_size"] == 2 and nodes[0][-1]["weights"] == nodes[1][-1]["weights"]
+    # each node reads its own share of every epoch: disjoint, and together the epoch's batches
+    for r0, r1 in zip(nodes[0][:-1], nodes[1][:-1]):
+        assert r0["step"] == r1["step"] and not set(r0["videos"]) & set(r1["videos"])
+    # checkpoints and TensorBoard events written once, by global rank 0
+    versions = sorted(p.name for p in (tmp_path / "runs" / "t").iterdir())
+    assert versions == ["version_0"]
+    run_dir = tmp_path / "runs" / "t" / "version_0"
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
+    # the 2-node test of the best checkpoint equals a 1-process test of the same file
+    report = json.loads((run_dir / "test_report.json").read_text())
+    single = run_cli(["test", "--config", str(config), "--ckpt_path", report["checkpoint"],
+                      f"--trainer.logger.init_args.save_dir={tmp_path / 'single'}"])
+    for key, value in report["metrics"].items():
+        assert single.trainer.callback_metrics[f"test/{key}"].item() == pytest.approx(value, abs=1e-4), key
+    assert report["metrics"]["num_videos"] == 10
+
+
+def test_a_dead_node_ends_the_other_promptly(tmp_path, synthetic_root):
+    """Rank 1 is killed at step 2: rank 0 fails its next collective ('connection closed by peer')
+    and exits with the one-line error instead of waiting."""
+    config = write_config(tmp_path, synthetic_root, max_steps=6)
+    procs = torchrun_nodes(config, "--data.init_args.batch_size=4", callbacks=("KillAt:step=2,rank=1",))
+    (code0, out0, t0), (code1, _, _) = wait(procs, timeout=120)
+    assert code0 != 0 and code1 != 0
+    assert "pig-lightning fit: error:" in out0 and "Connection closed by peer" in out0
+    assert t0 < 90, f"node 0 took {t0:.0f} s to exit"
+
+
+def test_a_frozen_node_ends_the_other_after_the_configured_timeout(tmp_path, synthetic_root):
+    """Rank 1 stops (SIGSTOP: alive, silent, as a hung host). Rank 0 gives up after the process
+    group's timeout, set with the strategy (``--trainer.strategy.timeout``), not gloo's 30 minutes."""
+    config = write_config(tmp_path, synthetic_root, max_steps=6)
+    procs = torchrun_nodes(config, "--data.init_args.batch_size=4",
+                           "--trainer.strategy=lightning.pytorch.strategies.DDPStrategy",
+                           "--trainer.strategy.timeout=0:00:15", callbacks=("KillAt:step=2,rank=1,signal_name=SIGSTOP",))
+    try:
+        code0, out0, t0 = wait(procs[:1], timeout=150)[0]
+    finally:
+        kill_matching(str(config))  # the stopped worker and its launcher
+        procs[1].communicate()
+    assert code0 != 0 and "pig-lightning fit: error:" in out0, out0[-3000:]
+    assert "Timed out waiting 15000ms" in out0
+    assert t0 < 100, f"node 0 took {t0:.0f} s to exit"
