@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -23,6 +24,7 @@ from pig_lightning.evaluation import DSLSimilarity, EmbeddingSimilarity, retriev
 from pig_lightning.evaluation.metrics import video_block_ranks
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
+from pig_lightning.training.faults import NonFiniteLossError, batch_video_ids, describe, nonfinite_on_any_rank
 from pig_lightning.weights.folder import read_weights
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,11 @@ class RetrievalModule(L.LightningModule):
             keys; they use all test queries at once, so they are never mixed with the plain ones.
         write_reports: write ``<log_dir>/<stage>_report.json`` after each evaluation: metrics,
             sizes, checkpoint, config hash and the rank of the true item for every query.
+        on_nonfinite_loss: ``raise`` stops at a NaN/inf loss with an error that names the global
+            step, each loss term and the batch's video ids; ``skip`` leaves the weights and the
+            optimiser state as they were (on every rank; the step still counts for the schedule),
+            counts it (``train/nonfinite_skips``) and logs a warning.
+        max_nonfinite_skips: with ``skip``, stop with the error after this many skipped steps.
     """
 
     def __init__(
@@ -82,6 +89,8 @@ class RetrievalModule(L.LightningModule):
         v2t_protocol: Literal["group", "caption"] = "group",
         dsl: bool = False,
         write_reports: bool = True,
+        on_nonfinite_loss: Literal["raise", "skip"] = "raise",
+        max_nonfinite_skips: int = 10,
     ):
         super().__init__()
         if not 0 <= warmup_ratio < 1:
@@ -93,6 +102,9 @@ class RetrievalModule(L.LightningModule):
         self.save_hyperparameters(ignore=[] if _built_from_config() else ["tower"])
         self.tower = tower
         self._eval: dict[str, list[torch.Tensor]] = {}
+        self._nonfinite_skips = 0
+        self._skipped_optimizer_state: dict | None = None
+        self._skipping = False
         if init_checkpoint is not None:
             self._load_initial_weights(init_checkpoint)
         names = [n for n, _ in self.named_parameters()]
@@ -195,6 +207,8 @@ class RetrievalModule(L.LightningModule):
             out.losses.values(), torch.zeros((), device=contrastive.device)
         )
         batch_size = batch["frames"].shape[0]
+        if nonfinite_on_any_rank(loss):
+            return self._nonfinite(batch, {"loss": loss, "contrastive": contrastive, **out.losses})
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         if out.losses:  # each term on its own, so their balance can be watched
             self.log("train/loss_contrastive", contrastive, batch_size=batch_size)
@@ -205,7 +219,40 @@ class RetrievalModule(L.LightningModule):
             return loss / (dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1)
         return loss
 
+    def _nonfinite(self, batch: dict[str, torch.Tensor], terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Raise (default), or skip this optimiser step on every rank, counted and logged.
+
+        Lightning refuses a ``None`` step under DDP, so a skipped step still runs a backward pass,
+        of a zero loss (zero gradients, every rank in step), and then an optimiser step at learning
+        rate 0 whose moment updates are undone (:meth:`on_before_optimizer_step`)."""
+        message = describe(self.global_step, self.global_rank, terms,
+                           batch_video_ids(self._trainer, batch["video_index"]))
+        if self.hparams.on_nonfinite_loss != "skip" or self._nonfinite_skips >= self.hparams.max_nonfinite_skips:
+            limit = (f" after {self._nonfinite_skips} skipped steps (model.max_nonfinite_skips)"
+                     if self.hparams.on_nonfinite_loss == "skip" else "")
+            raise NonFiniteLossError(f"{message}{limit}. Lower the learning rate, check these videos with "
+                                     "`pig-lightning data-check`, or set model.on_nonfinite_loss: skip")
+        self._nonfinite_skips += 1
+        log.warning("skipping the step: %s (%d skipped so far)", message, self._nonfinite_skips)
+        self.log("train/nonfinite_skips", float(self._nonfinite_skips), batch_size=batch["frames"].shape[0])
+        self._skipping = True
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        return sum(((p * 0).sum() for p in trainable), torch.zeros((), device=self.device))
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        if self._skipping:  # no update: learning rate 0 (weight decay too), moments restored after
+            self._skipped_optimizer_state = {param: copy.deepcopy(state) for param, state in optimizer.state.items()}
+            for group in optimizer.param_groups:
+                group["lr"] = 0.0
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._skipping:  # the scheduler has set the next step's learning rate already
+            self._skipping = False
+            optimizer = self.optimizers(use_pl_optimizer=False)
+            if self._skipped_optimizer_state is not None:
+                optimizer.state.clear()
+                optimizer.state.update(self._skipped_optimizer_state)
+                self._skipped_optimizer_state = None
         with torch.no_grad():
             self.tower.logit_scale.clamp_(0.0, self.hparams.max_logit_scale)
 

@@ -64,3 +64,17 @@ def read_records(path: str | Path, rank: int = 0) -> list[dict]:
 
 def state_dict_of(checkpoint: str | Path) -> dict[str, torch.Tensor]:
     return torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+
+
+class PoisonBatch(Callback):
+    """Put a NaN into the frames of the batch of optimiser step ``step`` (every step from it on
+    with ``every``; on global rank ``rank`` only, -1: all): the loss of that step is non-finite."""
+
+    def __init__(self, step: int = 0, every: bool = False, rank: int = -1):
+        self.step, self.every, self.rank = step, every, rank
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.rank >= 0 and trainer.global_rank != self.rank:
+            return
+        if trainer.global_step == self.step or (self.every and trainer.global_step >= self.step):
+            batch["frames"][0, 0, 0, 0, 0] = float("nan")

@@ -84,3 +84,16 @@ def test_a_frozen_node_ends_the_other_after_the_configured_timeout(tmp_path, syn
     assert code0 != 0 and "pig-lightning fit: error:" in out0, out0[-3000:]
     assert "Timed out waiting 15000ms" in out0
     assert t0 < 100, f"node 0 took {t0:.0f} s to exit"
+
+
+def test_a_nan_on_one_node_is_skipped_by_both(tmp_path, synthetic_root):
+    """``model.on_nonfinite_loss: skip`` under DDP: rank 1's batch of step 1 is poisoned; both ranks
+    learn it (one all-reduced flag), both skip, and both end with the same weights."""
+    config = write_config(tmp_path, synthetic_root, max_steps=4, val_check_interval=None, check_val_every_n_epoch=1)
+    procs = torchrun_nodes(config, "--data.init_args.batch_size=4", "--model.on_nonfinite_loss=skip",
+                           callbacks=("PoisonBatch:step=1,rank=1", f"RecordRun:path={tmp_path}/record"))
+    for code, out, _ in wait(procs, timeout=240):
+        assert code == 0, out[-3000:]
+        assert "skipping the step: non-finite loss at global step 1" in out
+    nodes = [read_records(tmp_path / "record", rank)[-1] for rank in (0, 1)]
+    assert nodes[0]["final_step"] == nodes[1]["final_step"] == 4 and nodes[0]["weights"] == nodes[1]["weights"]
