@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import pickle
 from collections.abc import Sequence
@@ -19,9 +17,9 @@ import torch.distributed as dist
 from transformers import get_cosine_schedule_with_warmup
 
 from pig_lightning import checkpoints
-from pig_lightning.atomic import write_json_atomic
-from pig_lightning.evaluation import DSLSimilarity, EmbeddingSimilarity, retrieval_ranks, summarize_ranks
-from pig_lightning.evaluation.metrics import video_block_ranks
+from pig_lightning.evaluation.distributed import EvaluationCollector, evaluate
+from pig_lightning.evaluation.report import write_report
+from pig_lightning.evaluation.distributed import unique_first as _unique_first  # noqa: F401 (tests, callers)
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
 from pig_lightning.training.faults import NonFiniteLossError, batch_video_ids, describe, nonfinite_on_any_rank
@@ -101,7 +99,7 @@ class RetrievalModule(L.LightningModule):
         # `load_from_checkpoint` can rebuild it; a tower object built in Python cannot be.
         self.save_hyperparameters(ignore=[] if _built_from_config() else ["tower"])
         self.tower = tower
-        self._eval: dict[str, list[torch.Tensor]] = {}
+        self._eval = EvaluationCollector()
         self._nonfinite_skips = 0
         self._skipped_optimizer_state: dict | None = None
         self._skipping = False
@@ -291,122 +289,22 @@ class RetrievalModule(L.LightningModule):
         scheduler = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=warmup, num_training_steps=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    # ----- evaluation: videos and texts embedded once, gathered with their indices ------------
+    # ----- evaluation: the module embeds; pig_lightning.evaluation.distributed gathers and ranks --
     def _eval_start(self) -> None:
-        self._eval = {"video_index": [], "video_emb": [], "text_index": [], "text_video": [], "text_emb": []}
+        self._eval = EvaluationCollector()
 
     def _eval_step(self, batch: dict[str, torch.Tensor]) -> None:
-        video_emb = self.encode_videos(batch["frames"])
-        text_emb = self.encode_texts(batch["input_ids"], batch["attention_mask"])
-        self._eval["video_index"].append(batch["video_index"].cpu())
-        self._eval["video_emb"].append(video_emb.float().cpu())
-        self._eval["text_index"].append(batch["text_index"].cpu())
-        self._eval["text_video"].append(batch["video_index"][batch["text_video"]].cpu())
-        self._eval["text_emb"].append(text_emb.float().cpu())
-
-    def _gathered(self) -> dict[str, torch.Tensor]:
-        local = {k: torch.cat(v) for k, v in self._eval.items()}
-        self._eval = {}
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            parts: list[dict[str, torch.Tensor]] = [None] * dist.get_world_size()  # type: ignore[list-item]
-            dist.all_gather_object(parts, local)
-            local = {k: torch.cat([p[k] for p in parts]) for k in local}
-        return local
+        self._eval.add(batch, self.encode_videos(batch["frames"]),
+                       self.encode_texts(batch["input_ids"], batch["attention_mask"]))
 
     def compute_eval_metrics(self) -> dict[str, float]:
         """Metrics over everything seen since the evaluation epoch started (all ranks)."""
         return self._evaluate()[0]
 
     def _evaluate(self) -> tuple[dict[str, float], dict[str, Any]]:
-        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        if distributed and self.tower.kind == "single-tower":
-            return self._evaluate_sharded()
-        data = self._gathered()
-        # Distributed samplers pad with duplicates: keep the first copy of every index, in order.
-        video_index, first = _unique_first(data["video_index"])
-        videos = data["video_emb"][first]
-        text_index, first_t = _unique_first(data["text_index"])
-        texts = data["text_emb"][first_t]
-        text_video = torch.searchsorted(video_index, data["text_video"][first_t]).to(self.device)
-        # scored block by block: the [texts x videos] matrix is never held whole
-        sim = EmbeddingSimilarity(texts.to(self.device), videos.to(self.device), self.score)
-        ranks = retrieval_ranks(sim, text_video, self.hparams.v2t_protocol)
-        dsl_ranks = retrieval_ranks(DSLSimilarity(sim), text_video, self.hparams.v2t_protocol) if self.hparams.dsl else None
-        return self._summarise(ranks, dsl_ranks, video_index, text_index, text_video)
-
-    def _summarise(self, ranks: dict[str, torch.Tensor], dsl_ranks: dict[str, torch.Tensor] | None,
-                   video_index: torch.Tensor, text_index: torch.Tensor,
-                   text_video: torch.Tensor) -> tuple[dict[str, float], dict[str, Any]]:
-        metrics = {**summarize_ranks(ranks["t2v"], "t2v"), **summarize_ranks(ranks["v2t"], "v2t")}
-        if dsl_ranks is not None:
-            metrics.update(summarize_ranks(dsl_ranks["t2v"], "dsl/t2v"))
-            metrics.update(summarize_ranks(dsl_ranks["v2t"], "dsl/v2t"))
-        metrics["num_videos"] = float(len(video_index))
-        metrics["num_texts"] = float(len(text_index))
-        per_query = {
-            "text_index": text_index.tolist(),
-            "text_video_index": video_index[text_video.cpu()].tolist(),
-            "t2v_rank": ranks["t2v"].tolist(),
-            "video_index": video_index.tolist(),
-            "v2t_rank": ranks["v2t"].tolist(),
-        }
-        return metrics, per_query
-
-    def _evaluate_sharded(self) -> tuple[dict[str, float], dict[str, Any]]:
-        """Single tower on several processes: texts are gathered, video token sets stay where
-        they were encoded, and every process scores all texts against its own videos.
-
-        t2v: the positive score is shared (max-reduce) and the videos scoring at least as high
-        are counted on every process (sum-reduce); v2t needs only a video's own column, so each
-        process ranks its videos and the ranks are gathered. Padding duplicates are scored by
-        one process only (the first that holds them).
-        """
-        local = {k: torch.cat(v) for k, v in self._eval.items()}
-        self._eval = {}
-        world, rank = dist.get_world_size(), dist.get_rank()
-        small = {k: local[k] for k in ("video_index", "text_index", "text_video", "text_emb")}
-        parts: list[dict[str, torch.Tensor]] = [None] * world  # type: ignore[list-item]
-        dist.all_gather_object(parts, small)
-        text_index, first_t = _unique_first(torch.cat([p["text_index"] for p in parts]))
-        texts = torch.cat([p["text_emb"] for p in parts])[first_t].to(self.device)
-        text_video_global = torch.cat([p["text_video"] for p in parts])[first_t]
-        video_index = torch.unique(torch.cat([p["video_index"] for p in parts]), sorted=True)
-        owner: dict[int, int] = {}
-        for r, part in enumerate(parts):
-            for v in part["video_index"].tolist():
-                owner.setdefault(v, r)
-        seen: set[int] = set()
-        keep = []
-        for i, v in enumerate(local["video_index"].tolist()):
-            if owner[v] == rank and v not in seen:
-                seen.add(v)
-                keep.append(i)
-        keep_t = torch.tensor(keep, dtype=torch.long)
-        columns = torch.searchsorted(video_index, local["video_index"][keep_t]).to(self.device)
-        text_video = torch.searchsorted(video_index, text_video_global).to(self.device)
-        block = self.score(texts, local["video_emb"][keep_t].to(self.device)).float()  # [M, local videos]
-        ranks = self._sharded_ranks(block, text_video, columns, len(video_index), parts)
-        dsl_ranks = None
-        if self.hparams.dsl:  # the softmax over texts is per video column: local too
-            dsl_block = block * torch.softmax(100.0 * block, dim=0)
-            dsl_ranks = self._sharded_ranks(dsl_block, text_video, columns, len(video_index), parts)
-        return self._summarise(ranks, dsl_ranks, video_index, text_index, text_video.cpu())
-
-    def _sharded_ranks(self, block: torch.Tensor, text_video: torch.Tensor, columns: torch.Tensor,
-                       num_videos: int, parts: list) -> dict[str, torch.Tensor]:
-        positive = torch.full((block.shape[0],), float("-inf"), device=block.device)
-        where = (text_video[:, None] == columns[None, :]).nonzero()  # (text, local column) pairs
-        positive[where[:, 0]] = block[where[:, 0], where[:, 1]]
-        dist.all_reduce(positive, op=dist.ReduceOp.MAX)
-        count = (block >= positive[:, None]).sum(dim=1)
-        dist.all_reduce(count, op=dist.ReduceOp.SUM)
-        v2t_local = video_block_ranks(block, text_video, columns, num_videos, self.hparams.v2t_protocol)
-        gathered: list = [None] * len(parts)
-        dist.all_gather_object(gathered, (columns.cpu(), v2t_local.cpu()))
-        v2t = torch.zeros(num_videos, dtype=torch.long)
-        for cols, r in gathered:
-            v2t[cols] = r
-        return {"t2v": count.cpu(), "v2t": v2t}
+        collected, self._eval = self._eval, EvaluationCollector()
+        return evaluate(collected, self.score, self.tower.kind, self.device, self.hparams.v2t_protocol,
+                        self.hparams.dsl)
 
     def _eval_end(self, stage: str) -> None:
         metrics, per_query = self._evaluate()
@@ -419,22 +317,8 @@ class RetrievalModule(L.LightningModule):
         log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
         if not self.trainer.is_global_zero or not log_dir:
             return
-        hparams = json.dumps(dict(self.hparams), sort_keys=True, default=str)
-        report = {
-            "stage": stage,
-            "metrics": {k: v for k, v in metrics.items() if not k.startswith("dsl/")},
-            "dsl_metrics": {k: v for k, v in metrics.items() if k.startswith("dsl/")} or None,
-            "num_texts": int(metrics["num_texts"]),
-            "num_videos": int(metrics["num_videos"]),
-            "v2t_protocol": self.hparams.v2t_protocol,
-            "checkpoint": self.trainer.ckpt_path,
-            "epoch": self.current_epoch,
-            "global_step": self.global_step,
-            "tower": type(self.tower).__name__,
-            "config_hash": hashlib.sha256(hparams.encode()).hexdigest()[:16],
-            "per_query": per_query,
-        }
-        write_json_atomic(Path(log_dir) / f"{stage}_report.json", report)
+        write_report(log_dir, stage, metrics, per_query, hparams=dict(self.hparams), checkpoint=self.trainer.ckpt_path,
+                     epoch=self.current_epoch, global_step=self.global_step, tower=type(self.tower).__name__)
 
     def on_validation_epoch_start(self) -> None:
         self._eval_start()
@@ -467,11 +351,3 @@ def _built_from_config() -> bool:
     return _given_hyperparameters.get() is not None
 
 
-def _unique_first(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted unique values of ``index`` and, for each, the position of its first occurrence."""
-    values, inverse = torch.unique(index, sorted=True, return_inverse=True)
-    positions = torch.arange(len(index))
-    first = torch.full((len(values),), len(index), dtype=torch.long).scatter_reduce(
-        0, inverse, positions, reduce="amin"
-    )
-    return values, first
