@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ class KillAt(Callback):
 
     def _fire(self, trainer) -> None:
         if self.rank < 0 or trainer.global_rank == self.rank:
+            print(f"KillAt: {self.signal_name} to rank {trainer.global_rank} at {time.time():.3f}", flush=True)
             os.kill(os.getpid(), getattr(signal, self.signal_name))
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:

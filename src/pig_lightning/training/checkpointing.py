@@ -68,15 +68,29 @@ class LatestCheckpoint(AtomicSave, ModelCheckpoint):
                          every_n_train_steps=every_n_train_steps or None, save_on_train_epoch_end=True,
                          enable_version_counter=False)
         self.save_on_sigterm = save_on_sigterm
+        self._mid_epoch = True  # is the state being saved inside an epoch (see _rng_restore_point)
+        self._pending_rng: dict[str, Any] | None = None
 
     @property
     def state_key(self) -> str:
         return "LatestCheckpoint"
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._mid_epoch = not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self._mid_epoch = True
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self._should_skip_saving_checkpoint(trainer):
             return
+        self._mid_epoch = False
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._mid_epoch = True
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._pending_rng is not None:
+            _set_rng_states(self._pending_rng)
+            self._pending_rng = None
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if not self.save_on_sigterm or not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
@@ -100,13 +114,21 @@ class LatestCheckpoint(AtomicSave, ModelCheckpoint):
             combined._load_state_dicts(states)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), RNG_KEY: _rng_states()}
+        return {**super().state_dict(), RNG_KEY: {**_rng_states(), "at_batch_start": self._mid_epoch}}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """The generators resume where they were: set now for a state saved at an epoch end (the
+        next epoch's loader draws its seed after this, as in the uninterrupted run); for a state
+        saved inside an epoch, at the first training batch, after the resumed loader drew its seed
+        (the uninterrupted run drew it before the save)."""
         state_dict = dict(state_dict)
         rng = state_dict.pop(RNG_KEY, None)
         super().load_state_dict(state_dict)
-        if rng is not None:
+        if rng is None:
+            return
+        if rng.get("at_batch_start"):
+            self._pending_rng = rng
+        else:
             _set_rng_states(rng)
 
 
