@@ -38,7 +38,7 @@ from pig_lightning.training.resume import find_resume, run_root, tower_mismatch
 
 DESCRIPTION = (
     "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
-    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search|export|compare --help`. "
+    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search|explain|export|compare --help`. "
     "Errors end with one line and exit code 2; add --debug (or set PIG_LIGHTNING_DEBUG=1) for the traceback."
 )
 
@@ -67,6 +67,7 @@ EXTRA_COMMANDS = {
     "export": "pig_lightning.export:main",
     "import-weights": "pig_lightning.weights.importer:main",
     "compare": "pig_lightning.compare:main",
+    "explain": "pig_lightning.explain:main",
 }
 
 

@@ -50,10 +50,15 @@ class CrossAttentionPooling(nn.Module):
         """
         return self.attend(query, *self.project_tokens(tokens))
 
+    def weights(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """The attention ``a`` of ``query`` over the tokens whose ``keys`` are given, ``[..., n]``
+        (what :meth:`attend` pools with; ``pig-lightning explain`` shows it)."""
+        q = self.q_proj(self.norm_in(query))
+        return ((keys @ q.unsqueeze(-1)).squeeze(-1) / self.dim**0.5).softmax(dim=-1)
+
     def attend(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` with keys and values from :meth:`project_tokens`."""
-        q = self.q_proj(self.norm_in(query))
-        attn = ((keys @ q.unsqueeze(-1)).squeeze(-1) / self.dim**0.5).softmax(dim=-1)  # [..., n]
+        attn = self.weights(query, keys)  # [..., n]
         pooled = (attn.unsqueeze(-1) * values).sum(dim=-2)
         o = self.norm_out(self.out_proj(pooled))
         return self.norm_final(o + self.dropout(self.linear(o)))
