@@ -59,17 +59,19 @@ def sniff(path: str | Path) -> str:
             return "empty"
         if head[:4] == b"PK\x03\x04":
             return "zip"
-        if head[:1] == b"\x80":
-            return "pickle"
+        # safetensors first: its 8-byte header length may start with 0x80 (e.g. 3,712 bytes)
         if len(head) == 8:
             (size,) = struct.unpack("<Q", head)
             if 2 <= size <= min(path.stat().st_size - 8, 100_000_000) and f.read(1) == b"{":
                 try:
                     header = json.loads(b"{" + f.read(size - 1))
                 except ValueError:
-                    return "other"
-                meta = header.get("__metadata__") or {}
-                return "gallery" if meta.get("format") == GALLERY_FORMAT else "safetensors"
+                    header = None
+                if isinstance(header, dict):
+                    meta = header.get("__metadata__") or {}
+                    return "gallery" if meta.get("format") == GALLERY_FORMAT else "safetensors"
+        if head[:1] == b"\x80":
+            return "pickle"
     return "other"
 
 

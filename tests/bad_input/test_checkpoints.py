@@ -107,3 +107,19 @@ def test_the_checkpoint_carries_config_tokenizer_and_settings(ckpt):
     assert entry["format"] == "pig-lightning-checkpoint/1"
     assert entry["clip_config"]["projection_dim"] == 32 and "tokenizer.json" in entry["tokenizer"]["files"]
     assert json.loads(entry["tokenizer"]["files"]["tokenizer.json"])  # the files themselves, not a path
+
+
+def test_a_safetensors_header_length_starting_with_0x80_is_not_a_pickle(tmp_path):
+    """A gallery whose metadata is 3,712 bytes long starts with the byte 0x80, as a pickle does."""
+    import torch
+    from safetensors.torch import save_file
+
+    from pig_lightning.checkpoints import sniff
+
+    for pad in range(0, 300):
+        path = tmp_path / "g.safetensors"
+        save_file({"embeddings": torch.zeros(2, 4)}, str(path),
+                  metadata={"format": "pig-lightning-gallery/1", "pad": "x" * (3600 + pad)})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80" and sniff(path) == "gallery"

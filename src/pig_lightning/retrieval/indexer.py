@@ -191,7 +191,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--thumbnails", type=int, default=0,
+                        help="also store N small JPEG frames per video beside the gallery (<output>.thumbs.json) "
+                             "for `search --html`; default 0: none")
+    parser.add_argument("--thumbnail_size", type=int, default=96, help="thumbnail size in pixels (default 96)")
     args = parser.parse_args(argv)
+    if args.thumbnails < 0 or args.thumbnail_size < 8:
+        parser.error("--thumbnails must be >= 0 and --thumbnail_size >= 8")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     done = build_index(args.ckpt_path, args.videos, args.output, args.video_root, args.batch_size,
@@ -201,3 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         gallery = Gallery.load(done)
         print(f"wrote {done}: {len(gallery.video_ids)} videos, embeddings {tuple(gallery.embeddings.shape)} "
               f"{gallery.embeddings.dtype}")
+        if args.thumbnails:
+            from pig_lightning.retrieval.thumbnails import write_thumbnails
+
+            items = list_videos(args.videos, args.video_root, args.format, outside_root=args.outside_root)
+            print(f"wrote {write_thumbnails(items, done, args.thumbnails, args.thumbnail_size)}")
