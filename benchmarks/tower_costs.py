@@ -137,6 +137,10 @@ def main() -> None:
         "per 1,000 queries.",
     ]
     write_report(args.out, lines)
+    from plots import tower_costs as chart  # the chart beside the table (needs matplotlib)
+
+    report = Path(__file__).resolve().parents[1] / args.out
+    chart(report, report.with_suffix(".png"))
 
 
 if __name__ == "__main__":
