@@ -153,6 +153,17 @@ def test_bf16_mixed_precision_trains(tmp_path, synthetic_root):
     assert torch.isfinite(loss) and loss.dtype == torch.float32
     # weights stay fp32 under mixed precision
     assert all(p.dtype == torch.float32 for p in cli.model.parameters())
+    # the fixed model tested in fp32 and in bf16-mixed: the same metrics, within bf16's rounding
+    import lightning as L
+
+    results = {}
+    for precision in ("32-true", "bf16-mixed"):
+        trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False, enable_checkpointing=False, default_root_dir=tmp_path)
+        results[precision] = trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
+    assert set(results["32-true"]) == set(results["bf16-mixed"]) and "test/t2v/R@1" in results["32-true"]
+    for key, value in results["32-true"].items():  # R@k in %, 10 test videos; MdR/MnR in ranks
+        assert results["bf16-mixed"][key] == pytest.approx(value, abs=10 if "R@" in key else 1), key
 
 
 def test_validate_writes_a_json_report_with_separate_dsl_keys(tmp_path, synthetic_root):

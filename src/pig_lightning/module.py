@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import logging
+import warnings
 
 import lightning as L
 import torch
@@ -17,6 +18,7 @@ import torch.distributed as dist
 from transformers import get_cosine_schedule_with_warmup
 
 from pig_lightning import checkpoints
+from pig_lightning.data.transforms import clip_normalise
 from pig_lightning.evaluation.distributed import EvaluationCollector, evaluate
 from pig_lightning.evaluation.report import write_report
 from pig_lightning.evaluation.distributed import unique_first as _unique_first  # noqa: F401 (tests, callers)
@@ -26,6 +28,13 @@ from pig_lightning.training.faults import NonFiniteLossError, batch_video_ids, d
 from pig_lightning.weights.folder import read_weights
 
 log = logging.getLogger(__name__)
+# Pixels are converted in this module's on_after_batch_transfer on purpose (for any loader, with or
+# without a data module): Lightning's notice that a data module is attached too is noise here.
+warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule` but",
+                        category=UserWarning)
+
+
+COMPILED_METHODS = ("encode_frames", "forward_video", "encode_text")  # what towers call on a backbone
 
 
 class RetrievalModule(L.LightningModule):
@@ -66,6 +75,11 @@ class RetrievalModule(L.LightningModule):
             optimiser state as they were (on every rank; the step still counts for the schedule),
             counts it (``train/nonfinite_skips``) and logs a warning.
         max_nonfinite_skips: with ``skip``, stop with the error after this many skipped steps.
+        compile: ``torch.compile`` the backbone's encoders (the methods the towers call:
+            ``encode_frames``, ``forward_video``, ``encode_text``) when the Trainer sets the
+            model up (``configure_model``); weights and checkpoints are unchanged.
+        compile_options: keyword arguments of ``torch.compile`` (e.g. ``{"mode": "max-autotune"}``,
+            ``{"backend": "aot_eager"}``).
     """
 
     def __init__(
@@ -89,6 +103,8 @@ class RetrievalModule(L.LightningModule):
         write_reports: bool = True,
         on_nonfinite_loss: Literal["raise", "skip"] = "raise",
         max_nonfinite_skips: int = 10,
+        compile: bool = False,
+        compile_options: dict[str, Any] | None = None,
     ):
         super().__init__()
         if not 0 <= warmup_ratio < 1:
@@ -188,7 +204,35 @@ class RetrievalModule(L.LightningModule):
 
     # ----- the tower contract -------------------------------------------------------------
     def encode_videos(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames``: CLIP-normalised float ``[B, T, 3, H, W]``, or decoded ``uint8 [B, T, H, W, 3]``
+        (e.g. stacked :func:`~pig_lightning.data.load_frames`), normalised here by ``clip_normalise``."""
+        if frames.dtype == torch.uint8:
+            frames = clip_normalise(frames)
         return self.tower.encode_videos(frames)
+
+    def configure_model(self) -> None:
+        if not self.hparams.get("compile") or getattr(self, "_compiled", False):
+            return
+        backbone = self.tower.backbone
+        options = dict(self.hparams.get("compile_options") or {})
+        for name in COMPILED_METHODS:  # an instance attribute shadows the method; state_dict is untouched
+            if callable(getattr(backbone, name, None)):
+                setattr(backbone, name, torch.compile(getattr(backbone, name), **options))
+        self._compiled = True
+
+    # ----- pixels: uint8 through the loader, converted on the device ----------------------------
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Batches arrive with ``uint8 [B, T, H, W, 3]`` frames (a quarter of float32's bytes through
+        worker processes and host-to-device copies); here, on the device, they become the tower's
+        CLIP-normalised float ``[B, T, 3, H, W]`` (:func:`~pig_lightning.data.transforms.clip_normalise`),
+        then the precision plugin's input dtype (e.g. bf16 for ``bf16-true``; unchanged for ``*-mixed``)."""
+        if isinstance(batch, dict) and isinstance(batch.get("frames"), torch.Tensor) \
+                and batch["frames"].dtype == torch.uint8:
+            frames = clip_normalise(batch["frames"])
+            if self._trainer is not None:
+                frames = self.trainer.precision_plugin.convert_input(frames)
+            batch = {**batch, "frames": frames}
+        return batch
 
     def encode_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.tower.encode_texts(input_ids, attention_mask)

@@ -11,7 +11,7 @@ from pig_lightning.data import (
     VideoTextDataModule,
     read_jsonl,
 )
-from pig_lightning.data.transforms import CLIP_MEAN, CLIP_STD
+from pig_lightning.data.transforms import CLIP_MEAN, CLIP_STD, clip_normalise
 
 from ..conftest import SMALL_SYNTHETIC
 
@@ -45,12 +45,12 @@ def test_train_batch_shapes_and_normalisation(synthetic_root):
     dm = make_dm(synthetic_root)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert batch["frames"].shape == (8, 4, 3, 32, 32) and batch["frames"].dtype == torch.float32
+    assert batch["frames"].shape == (8, 4, 32, 32, 3) and batch["frames"].dtype == torch.uint8  # see test_pixels.py
     assert batch["input_ids"].shape == (8, 20) and batch["attention_mask"].shape == (8, 20)
     assert torch.equal(batch["text_video"], torch.arange(8))
     lo = (0 - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)
     hi = (1 - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)
-    per_channel = batch["frames"].transpose(0, 2).reshape(3, -1)
+    per_channel = clip_normalise(batch["frames"]).transpose(0, 2).reshape(3, -1)
     assert torch.all(per_channel.min(1).values >= lo - 1e-5) and torch.all(per_channel.max(1).values <= hi + 1e-5)
     assert len(dm.train_dataloader()) == 24 // 8  # one item per video, full batches
 
@@ -82,7 +82,7 @@ def test_eval_batches_carry_every_caption_once(synthetic_root):
     ds = dm._datasets["test"]
     seen_text, seen_video = [], []
     for batch in dm.test_dataloader():
-        assert batch["frames"].shape[1:] == (4, 3, 32, 32)
+        assert batch["frames"].shape[1:] == (4, 32, 32, 3)
         seen_video += batch["video_index"].tolist()
         seen_text += batch["text_index"].tolist()
         # each caption's video, in dataset numbering
@@ -150,8 +150,6 @@ def test_frame_positions_reach_every_split(synthetic_root):
     import numpy as np
 
     from pig_lightning.data.datasets import resolve_video_path
-    from pig_lightning.data.transforms import to_clip_tensor
-
     with pytest.raises(ValueError, match="data.frame_positions must be one of"):
         make_dm(synthetic_root, frame_positions="floor")
     seen = []
@@ -163,6 +161,6 @@ def test_frame_positions_reach_every_split(synthetic_root):
         test = dm._datasets["test"]
         path = resolve_video_path(test.video_root, test.records[0])
         expected, idx = test.reader.read(path, lambda n: to_index(np.linspace(0, n - 1, 4)))
-        assert torch.equal(test[0]["frames"], to_clip_tensor(expected)), positions
+        assert torch.equal(test[0]["frames"], torch.from_numpy(expected)), positions
         seen.append(idx.tolist())
     assert seen[0] != seen[1]  # this clip's length tells the two apart

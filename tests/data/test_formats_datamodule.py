@@ -57,7 +57,7 @@ def test_each_format_trains_and_evaluates_through_the_datamodule(fmt, tmp_path, 
     dm.setup("fit")
     dm.setup("test")
     train = next(iter(dm.train_dataloader()))
-    assert train["frames"].shape == (2, 4, 3, 32, 32) and train["input_ids"].shape == (2, 32)
+    assert train["frames"].shape == (2, 4, 32, 32, 3) and train["input_ids"].shape == (2, 32)
     test = next(iter(dm.test_dataloader()))
     assert test["frames"].shape[0] == len(records)
     assert len(test["text_index"]) == sum(len(r.captions) for r in records)

@@ -146,9 +146,9 @@ def test_data_modules_give_batches_of_the_right_shape(tmp_path, image_root, vide
                                    frame_size=32, synthetic_seed=3, batch_size=4, num_workers=0)
     videos.setup("fit")
     batch = next(iter(videos.train_dataloader()))
-    assert batch["frames"].shape == (4, 8, 3, 32, 32)
+    assert batch["frames"].shape == (4, 8, 32, 32, 3)
     images = SceneImagesDataModule(root=str(image_root), num_train=40, num_val=8, synthetic_seed=3, batch_size=8,
                                    num_workers=0)
     images.setup("fit")
     batch = next(iter(images.train_dataloader()))
-    assert images.num_frames == 1 and batch["frames"].shape == (8, 1, 3, 32, 32)
+    assert images.num_frames == 1 and batch["frames"].shape == (8, 1, 32, 32, 3)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, SequentialSampler
 
 from pig_lightning.data.annotations import VideoRecord
@@ -247,6 +248,11 @@ class VideoTextDataModule(L.LightningDataModule):
             return 1, 0
         return trainer.world_size, trainer.global_rank
 
+    def _pin_memory(self) -> bool:
+        """Page-locked batches (faster, asynchronous host-to-device copies) when the Trainer runs on CUDA."""
+        trainer = self.trainer
+        return trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
+
     def train_dataloader(self) -> DataLoader:
         dataset = self._datasets["train"]
         world, rank = self._world()
@@ -266,6 +272,7 @@ class VideoTextDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             collate_fn=self._collator(),
             persistent_workers=self.num_workers > 0,
+            pin_memory=self._pin_memory(),
         )
 
     def _eval_loader(self, split: str) -> DataLoader:
@@ -276,6 +283,7 @@ class VideoTextDataModule(L.LightningDataModule):
             sampler=SequentialSampler(dataset),
             num_workers=self.num_workers,
             collate_fn=self._collator(),
+            pin_memory=self._pin_memory(),
         )
 
     def val_dataloader(self) -> DataLoader | list:

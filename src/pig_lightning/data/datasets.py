@@ -29,7 +29,6 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from pig_lightning.data.annotations import VideoRecord
 from pig_lightning.data.decoding import VideoDecodeError, VideoReader
 from pig_lightning.data.sampling import TRAIN_SAMPLING, make_sampler, uniform_indices
-from pig_lightning.data.transforms import to_clip_tensor
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,9 @@ def count_truncated(tokenizer, captions: Sequence[str], max_text_length: int) ->
 
 
 class TrainVideoTextDataset(Dataset):
-    """Item ``(index, epoch)`` -> frames (``sampling``: jittered / segment / uniform) and one random caption."""
+    """Item ``(index, epoch)`` -> frames (``sampling``: jittered / segment / uniform) and one random caption.
+
+    Frames are ``uint8 [T, H, W, 3]``, as decoded (normalised on the device, see the collator)."""
 
     def __init__(self, records: Sequence[VideoRecord], video_root: str | Path, reader: VideoReader,
                  num_frames: int, seed: int = 0, sampling: str = "jittered", on_decode_error: str = "raise",
@@ -127,7 +128,7 @@ class TrainVideoTextDataset(Dataset):
                 skips.append((exc.path, exc.reason))
                 index = int(rng.integers(len(self.records)))  # the replacement, from (seed, epoch, index)
                 continue
-            return {"frames": to_clip_tensor(frames), "captions": [caption], "video_index": index,
+            return {"frames": torch.from_numpy(frames), "captions": [caption], "video_index": index,
                     "decode_skips": skips}
         raise VideoDecodeError(skips[-1][0], f"{len(skips)} videos in a row could not be decoded "
                                              f"(on_decode_error=skip); the data set looks broken, last error: "
@@ -135,7 +136,7 @@ class TrainVideoTextDataset(Dataset):
 
 
 class EvalVideoTextDataset(Dataset):
-    """Item ``index`` -> frames (uniform sampling) and every caption of the video.
+    """Item ``index`` -> frames (uniform sampling, ``uint8 [T, H, W, 3]``) and every caption of the video.
 
     ``text_offsets[i]`` is the global index of video i's first caption, so texts are
     numbered in annotation order (video 0's captions first).
@@ -166,7 +167,7 @@ class EvalVideoTextDataset(Dataset):
             record.start, record.end,
         )
         return {
-            "frames": to_clip_tensor(frames),
+            "frames": torch.from_numpy(frames),
             "captions": list(record.captions),
             "video_index": index,
             "text_offset": int(self.text_offsets[index]),
@@ -227,7 +228,9 @@ class ResumableDataLoader(DataLoader):
 class VideoTextCollator:
     """Stack frames and tokenise all captions of a batch in one tokenizer call.
 
-    Output: ``frames [B, T, 3, H, W]``, ``video_index [B]``, ``input_ids``/``attention_mask``
+    Output: ``frames`` ``uint8 [B, T, H, W, 3]`` (decoded pixels: the model's
+    ``on_after_batch_transfer`` normalises them on its device with
+    :func:`~pig_lightning.data.transforms.clip_normalise`), ``video_index [B]``, ``input_ids``/``attention_mask``
     ``[M, L]``, ``text_video [M]`` (position in the batch of each caption's video) and, for
     evaluation items, ``text_index [M]`` (global caption index).
     """

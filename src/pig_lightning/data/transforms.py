@@ -1,4 +1,12 @@
-"""Pixel transforms shared by training and evaluation (no train/test drift by construction)."""
+"""Pixel transforms shared by training and evaluation (no train/test drift by construction).
+
+Frames travel as ``uint8`` (decoded pixels, channels last) from the readers through the
+DataLoader (a quarter of float32's bytes between worker processes and to the GPU); they
+become model input in one place, :func:`clip_normalise`, on whatever device they are on:
+the LightningModule calls it in ``on_after_batch_transfer`` (training, validation, test,
+predict), ``pig-lightning index`` after moving a batch to its device, and ``encode_videos``
+of :class:`~pig_lightning.module.RetrievalModule` when given uint8 frames.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,21 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+def clip_normalise(frames: torch.Tensor) -> torch.Tensor:
+    """``uint8 [..., H, W, 3]`` (e.g. a batch ``[B, T, H, W, 3]``) to CLIP-normalised
+    ``float32 [..., 3, H, W]`` on the same device: the package's one pixel conversion."""
+    if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 or frames.ndim < 3 or frames.shape[-1] != 3:
+        shape = tuple(frames.shape) if hasattr(frames, "shape") else type(frames).__name__
+        raise ValueError(f"expected uint8 frames [..., H, W, 3], got {shape} {getattr(frames, 'dtype', '')}")
+    x = frames.movedim(-1, -3).contiguous().float().div_(255.0)  # channels first while still 1 byte a value
+    mean = torch.tensor(CLIP_MEAN, device=x.device).view(3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=x.device).view(3, 1, 1)
+    return x.sub_(mean).div_(std)
+
+
 def to_clip_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """``uint8 [T, H, W, 3]`` frames to CLIP-normalised ``float32 [T, 3, H, W]``."""
+    """``uint8 [T, H, W, 3]`` frames to CLIP-normalised ``float32 [T, 3, H, W]`` (:func:`clip_normalise`)."""
     x = torch.as_tensor(frames)
     if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"expected uint8 frames [T, H, W, 3], got {tuple(x.shape)} {x.dtype}")
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    return x.sub_(mean).div_(std)
+    return clip_normalise(x)

@@ -20,7 +20,7 @@ from pig_lightning.data.formats import FORMATS, read_annotations
 from pig_lightning.data.preprocess import VIDEO_EXTENSIONS
 from pig_lightning.data.readers import ClipReader
 from pig_lightning.data.sampling import uniform_indices
-from pig_lightning.data.transforms import to_clip_tensor
+from pig_lightning.data.transforms import clip_normalise
 from pig_lightning.atomic import check_output_file, file_sha256
 from pig_lightning.retrieval.gallery import Gallery, merge_shards
 from pig_lightning.weights.folder import is_model_folder, load_model_folder, weights_file
@@ -96,7 +96,7 @@ class _Clips(Dataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         item = self.items[i]
         frames, _ = self.reader.read(item.path, lambda n: uniform_indices(n, self.num_frames), item.start, item.end)
-        return to_clip_tensor(frames)
+        return torch.from_numpy(frames)  # uint8 [T, H, W, 3]: normalised on the device
 
 
 def trained_setting(module, name: str, given: str | None, default: str) -> str:
@@ -150,11 +150,12 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
                 continue
             raise ValueError(f"{path} was made by another model, preprocessing or video list; remove {shards_dir}")
         loader = DataLoader(_Clips(chunk, preprocessing["num_frames"], reader),
-                            batch_size=batch_size, num_workers=num_workers)
+                            batch_size=batch_size, num_workers=num_workers, pin_memory=str(device).startswith("cuda"))
         parts = []
         with torch.no_grad():
             for frames in tqdm(loader, desc=f"shard {shard + 1}/{num_shards}", disable=not progress):
-                parts.append(module.encode_videos(frames.to(device)).float().cpu())
+                frames = clip_normalise(frames.to(device, non_blocking=True))
+                parts.append(module.encode_videos(frames).float().cpu())
         embeddings = torch.cat(parts).to(getattr(torch, dtype))
         stored = Gallery(embeddings, [i.video_id for i in chunk], identity, preprocessing)
         bad = stored.non_finite_ids()
