@@ -1,7 +1,7 @@
 """What a tower costs online and stores offline, counted rather than asserted.
 
 ``torch.utils.flop_counter`` counts a multiply-add as 2 FLOPs. PyTorch does not count its CPU
-fused attention kernel, so a formula for it (the two matrix products) is registered here, and
+fused attention kernel, so a formula for it (the two matrix products; its backward: four) is registered here, and
 ``nn.TransformerEncoder``'s fused inference path (invisible to the counter) is switched off while
 counting. Used by ``pig-lightning compare``, the demo and the benchmarks.
 """
@@ -12,13 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
+from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_backward_flop_count
 
 
 @register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
 def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
     b, h, lq, d = query_shape
     return 2 * b * h * lq * key_shape[-2] * d + 2 * b * h * lq * key_shape[-2] * value_shape[-1]
+
+
+@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward)
+def _cpu_sdpa_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None,
+                             **kwargs) -> int:
+    """Its backward, as PyTorch counts the GPU kernels' (four matrix products: twice the forward)."""
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
 def count_flops(fn: Callable[[], object]) -> int:
