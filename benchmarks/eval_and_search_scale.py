@@ -118,7 +118,11 @@ def main() -> None:
         "|---|---|",
     ]
     lines += [f"| {n:,} videos | {ms:.3f} |" for n, ms in latencies.items()]
-    write_report(args.out, lines)
+    lines += ["", "![evaluation memory and search time](eval_and_search_scale.png)"]
+    report = write_report(args.out, lines)
+    from plots import eval_and_search_scale as chart  # the chart beside the tables (needs matplotlib)
+
+    chart(report, report.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -464,7 +464,10 @@ def main() -> None:
     lines = report_lines(args, videos, facts, rates, spread, lat, decoded, num_short, repeats, short_seeds, long_seeds, hd,
                          generate_seconds, folder_frames, folder_bytes, total_seconds)
     if out:
-        write_report(out, lines)
+        write_report(out, lines + ["", "![clips/s per path](loader_throughput.png)"])
+        from plots import loader_throughput as chart  # the chart beside the table (needs matplotlib)
+
+        chart()
     else:
         print("\n".join(lines))
 
