@@ -49,3 +49,11 @@ def synthetic_root(tmp_path_factory) -> str:
     """A small synthetic set shared by the tests that only read it."""
     root = tmp_path_factory.mktemp("synthetic") / "set"
     return str(make_synthetic(root, SMALL_SYNTHETIC, num_workers=1))
+
+
+def pig_tower(backbone_init_args: dict, num_selected: int = 4) -> dict:
+    """The ``model.tower`` config section of a tiny PIG on the video-proxy backbone."""
+    return {"class_path": "pig_lightning.models.PIGTower",
+            "init_args": {"backbone": {"class_path": "pig_lightning.models.VideoProxyBackbone",
+                                       "init_args": backbone_init_args},
+                          "num_selected": num_selected}}

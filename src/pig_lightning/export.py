@@ -19,6 +19,8 @@ import argparse
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +73,10 @@ def export_checkpoint(ckpt_path: str | Path, output: str | Path, overwrite: bool
     backbone = module.tower.backbone
     tokenizer = load_tokenizer(backbone.tokenizer_source)
     info = export_info(module, ckpt_path)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(output)
-    try:
+    with folder_in_place(output, checksums) as tmp:
         clip.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json_atomic(tmp / "export_info.json", info, indent=2)
-        if checksums:
-            write_checksums(tmp)
-        follow_umask(tmp)
-        replace_folder(tmp, output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output
 
 
@@ -172,6 +166,24 @@ def checkpoint_counters(ckpt_path: Path) -> dict[str, int]:
     except Exception:  # noqa: BLE001 - counters are informative only
         return {}
     return {k: checkpoint[k] for k in ("epoch", "global_step") if isinstance(checkpoint.get(k), int)}
+
+
+@contextmanager
+def folder_in_place(output: Path, checksums: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``output`` to write into; when the block ends without an error it
+    becomes ``output`` (``SHA256SUMS`` with ``checksums``, the usual permissions, an atomic
+    replace), and it is removed in any case."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(output)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if checksums:
+            write_checksums(tmp)
+        follow_umask(tmp)
+        replace_folder(tmp, output)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def follow_umask(folder: Path) -> None:

@@ -103,13 +103,17 @@ def ckpt(tmp_path_factory, synthetic_root, tokenizer_dir) -> Path:
     (project / "clip.json").write_text(json.dumps(TINY_CLIP))
     shutil.copytree(tokenizer_dir, project / "tokenizer")
     config = run_config(project, synthetic_root, str(project / "tokenizer"), str(project / "clip.json"))
+    return fit_and_keep_only_the_checkpoint(project, config, tmp_path_factory.mktemp("moved") / "model.ckpt")
+
+
+def fit_and_keep_only_the_checkpoint(project: Path, config: Path, target: Path) -> Path:
+    """Train ``config`` from inside ``project``, move its last.ckpt to ``target``, delete ``project``."""
     cwd = os.getcwd()
     os.chdir(project)
     try:
         run_cli(["fit", "--config", str(config)])
     finally:
         os.chdir(cwd)
-    target = tmp_path_factory.mktemp("moved") / "model.ckpt"
     shutil.move(next((project / "runs").rglob("last.ckpt")), target)
     shutil.rmtree(project)
     return target

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,15 +10,14 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from pig_lightning.cli import run_cli
 from pig_lightning.data.readers import load_frames
 from pig_lightning.data.transforms import to_clip_tensor
 from pig_lightning.loading import load_tokenizer
 from pig_lightning.models.token_selection import select_informative_tokens
 from pig_lightning.retrieval.indexer import load_module
 
-from ..conftest import TINY_CLIP
-from .conftest import run_config, synthetic_rows
+from ..conftest import TINY_CLIP, pig_tower
+from .conftest import fit_and_keep_only_the_checkpoint, run_config, synthetic_rows
 
 
 @pytest.fixture(scope="session")
@@ -29,21 +26,9 @@ def pig_ckpt(tmp_path_factory, synthetic_root, tokenizer_dir) -> Path:
     project = tmp_path_factory.mktemp("pig_project")
     config_path = run_config(project, synthetic_root, tokenizer_dir, dict(TINY_CLIP))
     config = yaml.safe_load(config_path.read_text())
-    backbone = config["model"]["tower"]["init_args"]["backbone"]["init_args"]
-    config["model"]["tower"] = {"class_path": "pig_lightning.models.PIGTower", "init_args": {
-        "backbone": {"class_path": "pig_lightning.models.VideoProxyBackbone", "init_args": backbone},
-        "num_selected": 4}}
+    config["model"]["tower"] = pig_tower(config["model"]["tower"]["init_args"]["backbone"]["init_args"])
     config_path.write_text(yaml.safe_dump(config))
-    cwd = os.getcwd()
-    os.chdir(project)
-    try:
-        run_cli(["fit", "--config", str(config_path)])
-    finally:
-        os.chdir(cwd)
-    target = tmp_path_factory.mktemp("pig_moved") / "pig.ckpt"
-    shutil.move(next((project / "runs").rglob("last.ckpt")), target)
-    shutil.rmtree(project)
-    return target
+    return fit_and_keep_only_the_checkpoint(project, config_path, tmp_path_factory.mktemp("pig_moved") / "pig.ckpt")
 
 
 def _texts(module, captions):

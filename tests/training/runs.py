@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from ..conftest import pig_tower
 from ..test_cli import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,12 +22,7 @@ def pig_config(tmp_path: Path, synthetic_root: str, **trainer) -> Path:
     config = yaml.safe_load(path.read_text())
     config["trainer"].pop("max_steps")
     config["trainer"].update(max_epochs=3, val_check_interval=None, check_val_every_n_epoch=1, **trainer)
-    config["model"]["tower"] = {
-        "class_path": "pig_lightning.models.PIGTower",
-        "init_args": {"backbone": {"class_path": "pig_lightning.models.VideoProxyBackbone",
-                                   "init_args": config["model"]["tower"]["init_args"]["backbone"]["init_args"]},
-                      "num_selected": 4},
-    }
+    config["model"]["tower"] = pig_tower(config["model"]["tower"]["init_args"]["backbone"]["init_args"])
     path.write_text(yaml.safe_dump(config))
     return path
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pig_lightning.atomic import file_sha256, temporary_name, write_json_atomic
+from pig_lightning.atomic import file_sha256, write_json_atomic
 
 FORMAT = "pig-lightning-model/1"
 CONFIG_NAME = "config.json"
@@ -246,14 +245,11 @@ def write_model_folder(output: str | Path, tower_spec: dict[str, Any], state: di
     extra JSON files by name (provenance)."""
     from safetensors.torch import save_file
 
-    from pig_lightning.export import follow_umask, replace_folder, write_checksums
+    from pig_lightning.export import folder_in_place
 
     output = Path(output)
     check_output_folder(output, overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(output)
-    tmp.mkdir()
-    try:
+    with folder_in_place(output, checksums) as tmp:
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "pig_lightning": FORMAT})
         tokenizer.save_pretrained(str(tmp))
@@ -264,12 +260,6 @@ def write_model_folder(output: str | Path, tower_spec: dict[str, Any], state: di
         write_json_atomic(tmp / CONFIG_NAME, config, indent=2)
         for name, content in notes.items():
             write_json_atomic(tmp / name, content, indent=2)
-        if checksums:
-            write_checksums(tmp)
-        follow_umask(tmp)
-        replace_folder(tmp, output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output
 
 
