@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,16 @@ def encode_captions(module, tokenizer, captions: list[str], batch: int = TEXT_BA
     return torch.cat(parts)
 
 
+def embed_captions(module, tokenizer, captions: list[str], known: Mapping[str, torch.Tensor] | None = None
+                   ) -> torch.Tensor:
+    """:func:`encode_captions`, or the rows of ``known`` (caption -> embedding, e.g. what a
+    validation already computed) when it holds every caption; then no tokenizer is needed."""
+    if known is not None and captions and all(c in known for c in captions):
+        device = next(module.parameters()).device
+        return torch.stack([known[c] for c in captions]).to(device).float()
+    return encode_captions(module, tokenizer, captions)
+
+
 def selected_patches(tower, out) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(positions [k], scores [k] or None)``: the patch tokens ``tower.select_tokens`` gathers for
     one video, in its order (informative: by score, best first)."""
@@ -99,22 +110,24 @@ def _ranked(texts: list[str], values: torch.Tensor, top: int, key: str) -> list[
 
 @torch.no_grad()
 def explain_frames(module, tokenizer, frames: torch.Tensor, bank: list[str], own: list[str] = (),
-                   query: str | None = None, top: int = 5) -> dict[str, Any]:
-    """The numbers of an explanation for one clip: ``frames`` are CLIP-normalised ``[T, 3, H, W]``."""
+                   query: str | None = None, top: int = 5,
+                   text_embeddings: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """The numbers of an explanation for one clip: ``frames`` are CLIP-normalised ``[T, 3, H, W]``.
+    ``text_embeddings``: captions already encoded (see :func:`embed_captions`)."""
     tower = module.tower
     device = next(module.parameters()).device
     x = frames[None].to(device)
     kind = tower.kind
     result: dict[str, Any] = {"tower": type(tower).__name__, "kind": kind, "num_frames": int(frames.shape[0])}
     own = list(own)
-    bank_emb = encode_captions(module, tokenizer, bank)
-    own_emb = encode_captions(module, tokenizer, own)
+    bank_emb = embed_captions(module, tokenizer, bank, text_embeddings)
+    own_emb = embed_captions(module, tokenizer, own, text_embeddings)
     video = module.encode_videos(x).float()  # [1, D] or [1, T, D]
     if bank:
         result["nearest_captions"] = _ranked(bank, module.score(bank_emb, video)[:, 0], top, "score")
     own_rows = [{"caption": c, "score": float(s)} for c, s in zip(own, module.score(own_emb, video)[:, 0])] if own else []
     if query is not None:
-        q = encode_captions(module, tokenizer, [query])
+        q = embed_captions(module, tokenizer, [query], text_embeddings)
         result["query"] = {"text": query, "score": float(module.score(q, video)[0, 0])}
     if kind == "single-tower" and hasattr(tower, "pool"):
         if query is None:
@@ -231,8 +244,9 @@ def _short(text: str, width: int = 100) -> str:
 
 def describe(result: dict[str, Any]) -> list[str]:
     """The text under the frames (also what ``explain`` prints without ``--json``)."""
-    lines = [f"{result['video_id']}: {result['tower']} ({result['kind']}), {result['num_frames']} frames "
-             f"{result['frame_indices']}"]
+    indices = result.get("frame_indices")
+    lines = [f"{result['video_id']}: {result['tower']} ({result['kind']}), {result['num_frames']} frames"
+             + (f" {indices}" if indices is not None else "")]
     selection = result.get("token_selection")
     if selection:
         how = (f"video CLS row of the last layer's attention, {selection['head_reduction']} over heads"
@@ -262,9 +276,11 @@ def describe(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(result: dict[str, Any], frames: np.ndarray, output: str | Path) -> Path:
-    """Draw ``frames`` (``uint8 [T, S, S, 3]``, any display size) with the selected patches and
-    the text of :func:`describe`; written atomically as a PNG."""
+def explanation_figure(result: dict[str, Any], frames: np.ndarray):
+    """The picture of an explanation as a matplotlib figure (the caller closes it): ``frames``
+    (``uint8 [T, S, S, 3]``, any display size) in a row with the selected patches outlined and
+    ranked, the text of :func:`describe` below. :func:`render` writes it as a PNG; the
+    TensorBoard callback (``pig_lightning.training.qualitative``) logs it as an image."""
     plt = pyplot()
     from matplotlib.patches import Rectangle
 
@@ -277,6 +293,7 @@ def render(result: dict[str, Any], frames: np.ndarray, output: str | Path) -> Pa
     weights = result.get("frame_attention")
     if weights is None and result.get("fusion_attention"):
         weights = result["fusion_attention"]["weights"][4:]
+    indices = result.get("frame_indices")
     width = max(10.0, 1.7 * t)
     text_height = 0.16 * len(lines) + 0.1
     fig = plt.figure(figsize=(width, width / t + 0.5 + text_height))
@@ -288,7 +305,7 @@ def render(result: dict[str, Any], frames: np.ndarray, output: str | Path) -> Pa
         ax.imshow(frames[i], interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        title = f"#{result['frame_indices'][i]}"
+        title = f"#{indices[i]}" if indices is not None else f"frame {i + 1}"
         if weights is not None:
             title += f"  a={weights[i]:.2f}"
         ax.set_title(title, fontsize=8)
@@ -302,6 +319,24 @@ def render(result: dict[str, Any], frames: np.ndarray, output: str | Path) -> Pa
     text_ax.axis("off")
     text_ax.text(0.0, 1.0, "\n".join(lines), family="monospace", fontsize=7.5, va="top", ha="left",
                  transform=text_ax.transAxes)
+    return fig
+
+
+def figure_array(fig, dpi: float = 72) -> np.ndarray:
+    """``uint8 [H, W, 3]`` pixels of ``fig`` at ``dpi``; the figure is closed."""
+    plt = pyplot()
+    try:
+        fig.set_dpi(dpi)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    finally:
+        plt.close(fig)
+
+
+def render(result: dict[str, Any], frames: np.ndarray, output: str | Path) -> Path:
+    """:func:`explanation_figure` written atomically as a PNG."""
+    plt = pyplot()
+    fig = explanation_figure(result, frames)
     output = Path(output)
     try:
         with atomic_path(output) as tmp:
