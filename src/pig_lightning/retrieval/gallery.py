@@ -4,7 +4,9 @@ A gallery holds the stored video representations (one vector per video for two-t
 hybrid towers; frame vectors for a single tower), the video ids, and what produced them:
 the model's identity (tower, backbone, embedding size, checkpoint hash) and the
 preprocessing (frames, image size, sampling). A search with another model or other
-preprocessing is refused with both descriptions in the message.
+preprocessing is refused with both descriptions in the message. Galleries written by ``index``
+also record where each video came from (``video_root`` and, per video, its path relative to it
+and its clip's start/end) for playback (``pig-lightning serve``); older files load without them.
 
 Files are written to a temporary name and renamed, so an interrupted run never leaves a
 file that looks complete. Big collections are embedded in shards (one file each, in
@@ -32,10 +34,16 @@ class Gallery:
     video_ids: list[str]
     model: dict[str, Any]
     preprocessing: dict[str, Any]
+    # Where the videos came from (None in galleries written before it was recorded): the absolute
+    # video root, and per video {"path": relative to the root (absolute when outside it), "start", "end"}.
+    video_root: str | None = None
+    sources: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.video_ids) != self.embeddings.shape[0]:
             raise ValueError(f"{len(self.video_ids)} video ids for {self.embeddings.shape[0]} embeddings")
+        if self.sources is not None and len(self.sources) != len(self.video_ids):
+            raise ValueError(f"{len(self.sources)} video sources for {len(self.video_ids)} video ids")
 
     def non_finite_ids(self) -> list[str]:
         """The videos whose stored embedding holds a NaN or an infinity."""
@@ -51,6 +59,10 @@ class Gallery:
             "model": json.dumps(self.model, sort_keys=True),
             "preprocessing": json.dumps(self.preprocessing, sort_keys=True),
         }
+        if self.video_root is not None:
+            metadata["video_root"] = self.video_root
+        if self.sources is not None:
+            metadata["sources"] = json.dumps(self.sources)
         with atomic_path(path) as tmp:
             save_file({"embeddings": self.embeddings.contiguous()}, str(tmp), metadata=metadata)
         return path
@@ -112,7 +124,8 @@ class Gallery:
         stated = fields["model"].get("embed_dim") if isinstance(fields["model"], dict) else None
         if stated is not None and embeddings.shape[-1] != stated:
             raise ValueError(f"{path}: the embeddings are {embeddings.shape[-1]} wide, its metadata says {stated}")
-        gallery = cls(embeddings=embeddings, **fields)
+        video_root, sources = metadata.get("video_root"), _read_sources(path, metadata.get("sources"), len(ids))
+        gallery = cls(embeddings=embeddings, **fields, video_root=video_root, sources=sources)
         bad = gallery.non_finite_ids()
         if bad:
             shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
@@ -122,6 +135,24 @@ class Gallery:
         return gallery
 
 
+def _read_sources(path: Path, text: str | None, count: int) -> list[dict[str, Any]] | None:
+    """The per-video sources of the metadata (None when the gallery predates them), checked."""
+    if text is None:
+        return None
+    try:
+        sources = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: the gallery metadata 'sources' is not valid JSON ({exc.msg})") from None
+    if not isinstance(sources, list) or len(sources) != count:
+        raise ValueError(f"{path}: the gallery metadata 'sources' must list one entry per video ({count})")
+    for source in sources:
+        if not isinstance(source, dict) or not isinstance(source.get("path"), str) or not all(
+                source.get(key) is None or isinstance(source[key], (int, float)) for key in ("start", "end")):
+            raise ValueError(f"{path}: a gallery 'sources' entry must be {{\"path\": str, \"start\": number or null, "
+                             f"\"end\": number or null}}, got {str(source)[:100]}")
+    return sources
+
+
 def merge_shards(shards: list[Gallery]) -> Gallery:
     if not shards:
         raise ValueError("no shards to merge: the video list is empty")
@@ -129,11 +160,15 @@ def merge_shards(shards: list[Gallery]) -> Gallery:
     for shard in shards[1:]:
         if shard.model != first.model or shard.preprocessing != first.preprocessing:
             raise ValueError("shards were made by different models or preprocessing; remove the .shards folder")
+    # sources are kept only when every shard has them from the same root (shards of an older version: none)
+    keep_sources = all(s.sources is not None and s.video_root == first.video_root for s in shards)
     return Gallery(
         embeddings=torch.cat([s.embeddings for s in shards]),
         video_ids=[v for s in shards for v in s.video_ids],
         model=first.model,
         preprocessing=first.preprocessing,
+        video_root=first.video_root if keep_sources else None,
+        sources=[x for s in shards for x in s.sources] if keep_sources else None,
     )
 
 

@@ -69,6 +69,28 @@ def preprocessing_of(module, interpolation: str = "BICUBIC", resize: str = "squa
     }
 
 
+def collection_root(videos: str | Path, video_root: str | Path | None = None) -> Path:
+    """The folder the collection's video paths are relative to: ``video_root``, else the
+    annotation file's folder, else the video folder itself."""
+    videos = Path(videos)
+    if video_root:
+        return Path(video_root)
+    return videos if videos.is_dir() else videos.parent
+
+
+def source_of(item: GalleryItem, root: str | Path) -> dict[str, Any]:
+    """What a gallery records about where ``item`` came from: its path relative to ``root`` (as
+    written, POSIX; absolute when it lies outside the root) and its clip's start and end."""
+    root_abs = os.path.normpath(os.path.abspath(root))
+    path_abs = os.path.normpath(os.path.abspath(item.path))
+    try:
+        inside = os.path.commonpath([root_abs, path_abs]) == root_abs
+    except ValueError:  # another drive (Windows)
+        inside = False
+    path = Path(os.path.relpath(path_abs, root_abs)).as_posix() if inside else path_abs
+    return {"path": path, "start": item.start, "end": item.end}
+
+
 def list_videos(videos: str | Path, video_root: str | Path | None = None, format: str = "jsonl",
                 format_options: dict | None = None, outside_root: str = "warn") -> list[GalleryItem]:
     """The collection: every record of an annotation file (any ``format``; clips keep their
@@ -76,7 +98,7 @@ def list_videos(videos: str | Path, video_root: str | Path | None = None, format
     about, refused or allowed (``outside_root``)."""
     videos = Path(videos)
     if videos.is_file():
-        root = Path(video_root) if video_root else videos.parent
+        root = collection_root(videos, video_root)
         records = read_annotations(videos, format, **(format_options or {}))
         check_video_paths(records, root, outside_root, source=str(videos), option="--outside_root")
         return [GalleryItem(r.video_id, resolve_video_path(root, r), r.start, r.end) for r in records]
@@ -138,6 +160,8 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
     identity = model_identity(module, ckpt_path)
     preprocessing = preprocessing_of(module, interpolation, resize)
     reader = ClipReader(preprocessing["image_size"], resize=resize, interpolation=interpolation)
+    root = collection_root(videos, video_root)
+    video_root_abs = os.path.normpath(os.path.abspath(root))
     shards_dir = output.with_name(output.name + ".shards")
     num_shards = math.ceil(len(items) / shard_size)
     for shard in range(rank, num_shards, world_size):
@@ -157,14 +181,15 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
                 frames = clip_normalise(frames.to(device, non_blocking=True))
                 parts.append(module.encode_videos(frames).float().cpu())
         embeddings = torch.cat(parts).to(getattr(torch, dtype))
-        stored = Gallery(embeddings, [i.video_id for i in chunk], identity, preprocessing)
+        stored = Gallery(embeddings, [i.video_id for i in chunk], identity, preprocessing, video_root_abs,
+                         [source_of(i, root) for i in chunk])
         bad = stored.non_finite_ids()
         if bad:
             raise ValueError(f"the checkpoint {ckpt_path} produced non-finite (NaN or infinite) embeddings for "
                              f"{len(bad)} of {len(chunk)} videos of shard {shard + 1} ({', '.join(bad[:5])}); nothing "
                              "was written. The checkpoint's weights are probably broken (a diverged run?)"
                              + (" or too large for float16 (try --dtype float32)" if dtype == "float16" else ""))
-        Gallery(embeddings, [i.video_id for i in chunk], identity, preprocessing).save(path)
+        stored.save(path)
     expected = [shards_dir / f"shard_{s:06d}.safetensors" for s in range(num_shards)]
     if not all(p.is_file() for p in expected):
         log.info("this process's shards are done; the gallery is merged when all %d exist", num_shards)
