@@ -116,6 +116,9 @@ class RetrievalModule(L.LightningModule):
         self.save_hyperparameters(ignore=[] if _built_from_config() else ["tower"])
         self.tower = tower
         self._eval = EvaluationCollector()
+        # what this process embedded in the last validation (ids and embeddings), for callbacks that
+        # look at it afterwards, e.g. pig_lightning.training.qualitative; replaced at each validation
+        self.last_validation: EvaluationCollector | None = None
         self._nonfinite_skips = 0
         self._skipped_optimizer_state: dict | None = None
         self._skipping = False
@@ -351,6 +354,8 @@ class RetrievalModule(L.LightningModule):
                         self.hparams.dsl)
 
     def _eval_end(self, stage: str) -> None:
+        if stage == "val":
+            self.last_validation = self._eval
         metrics, per_query = self._evaluate()
         # Every rank holds the same gathered metrics: no further reduction is needed.
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=False)
