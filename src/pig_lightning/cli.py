@@ -33,7 +33,7 @@ from pig_lightning.checkpoints import read_checkpoint
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.data.skips import DecodeSkipMonitor
 from pig_lightning.module import RetrievalModule
-from pig_lightning.training import BestCheckpoint, LatestCheckpoint
+from pig_lightning.training import BestCheckpoint, LatestCheckpoint, QualitativeImages
 from pig_lightning.training.resume import find_resume, run_root, tower_mismatch
 
 DESCRIPTION = (
@@ -88,6 +88,8 @@ class PigLightningCLI(LightningCLI):
         )
         parser.add_lightning_class_args(LatestCheckpoint, "resume_checkpoint")
         parser.add_lightning_class_args(DecodeSkipMonitor, "decode_skips")
+        # a few validation videos and queries drawn as TensorBoard images; --qualitative.enabled false: off
+        parser.add_lightning_class_args(QualitativeImages, "qualitative")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.add_argument(

@@ -1,5 +1,7 @@
-"""Running training on real infrastructure: checkpoints to resume from, resuming, faults."""
+"""Running training on real infrastructure: checkpoints to resume from, resuming, faults; what
+TensorBoard shows beside the curves (qualitative images)."""
 
 from pig_lightning.training.checkpointing import BestCheckpoint, LatestCheckpoint, is_complete_checkpoint
+from pig_lightning.training.qualitative import QualitativeImages
 
-__all__ = ["BestCheckpoint", "LatestCheckpoint", "is_complete_checkpoint"]
+__all__ = ["BestCheckpoint", "LatestCheckpoint", "QualitativeImages", "is_complete_checkpoint"]
