@@ -8,6 +8,7 @@
     pig-lightning data-check --annotations train9k.jsonl --video_root videos_3fps/
     pig-lightning index --ckpt_path last.ckpt --videos data/synthetic/test.jsonl --output gallery.safetensors
     pig-lightning search --index gallery.safetensors --ckpt_path last.ckpt --query "a red circle moves left"
+    pig-lightning serve --index gallery.safetensors --ckpt_path last.ckpt    # http://127.0.0.1:8000/
     pig-lightning export --ckpt_path last.ckpt --output clip-finetuned/
     pig-lightning compare runs/demo_pig/version_0 runs/demo_meanp/version_0
 
@@ -38,7 +39,7 @@ from pig_lightning.training.resume import find_resume, run_root, tower_mismatch
 
 DESCRIPTION = (
     "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
-    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search|explain|export|compare --help`. "
+    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search|serve|explain|export|compare --help`. "
     "Errors end with one line and exit code 2; add --debug (or set PIG_LIGHTNING_DEBUG=1) for the traceback."
 )
 
@@ -64,6 +65,7 @@ EXTRA_COMMANDS = {
     "data-check": "pig_lightning.data.check:main",
     "index": "pig_lightning.retrieval.indexer:main",
     "search": "pig_lightning.retrieval.search:main",
+    "serve": "pig_lightning.serving.command:main",
     "export": "pig_lightning.export:main",
     "import-weights": "pig_lightning.weights.importer:main",
     "compare": "pig_lightning.compare:main",
