@@ -24,7 +24,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet --no-deps 'litdata>=0.2.60,<0.3'  # without torchvision: see the `stream` extra
 	touch $@
 
 demo: setup

@@ -39,7 +39,7 @@ from pig_lightning.training.resume import find_resume, run_root, tower_mismatch
 
 DESCRIPTION = (
     "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
-    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|data-check|index|search|serve|explain|export|compare --help`. "
+    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|optimize|data-check|index|search|serve|explain|export|compare --help`. "
     "Errors end with one line and exit code 2; add --debug (or set PIG_LIGHTNING_DEBUG=1) for the traceback."
 )
 
@@ -62,6 +62,7 @@ EXTRA_COMMANDS = {
     "make-synthetic": "pig_lightning.data.synthetic:main",
     "convert": "pig_lightning.data.convert:main",
     "preprocess": "pig_lightning.data.preprocess:main",
+    "optimize": "pig_lightning.data.optimize:main",
     "data-check": "pig_lightning.data.check:main",
     "index": "pig_lightning.retrieval.indexer:main",
     "search": "pig_lightning.retrieval.search:main",

@@ -160,14 +160,19 @@ class EvalVideoTextDataset(Dataset):
         """``[num_texts]``: the video index of every caption, in global text order."""
         return torch.cat([torch.full((len(r.captions),), i, dtype=torch.long) for i, r in enumerate(self.records)])
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def read_frames(self, index: int) -> np.ndarray:
+        """The evaluation frames of video ``index``: ``uint8 [T, H, W, 3]``."""
         record = self.records[index]
         frames, _ = self.reader.read(
             resolve_video_path(self.video_root, record), lambda n: uniform_indices(n, self.num_frames, self.frame_positions),
             record.start, record.end,
         )
+        return frames
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
         return {
-            "frames": torch.from_numpy(frames),
+            "frames": torch.from_numpy(self.read_frames(index)),
             "captions": list(record.captions),
             "video_index": index,
             "text_offset": int(self.text_offsets[index]),

@@ -1,0 +1,252 @@
+"""Training and evaluation from optimized datasets (``pig-lightning optimize``).
+
+Training streams with litdata: each process reads its own chunks (node- and rank-aware),
+shuffled by chunk and within chunks per epoch, from a local folder or object storage through a
+local cache. Frame sampling (``train_sampling``, ``frame_positions``) and the caption choice
+are this project's, drawn from ``(seed, epoch, video)`` as for mp4 files, over the stored
+``frames_per_video`` frames.
+
+Evaluation reads every video once by its position (a map-style dataset over the same chunks):
+the ids, captions and order are those of ``records.jsonl``, so the metrics code is the mp4
+path's, exact on any number of processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pig_lightning.data.annotations import read_jsonl
+from pig_lightning.data.datamodule import VideoTextDataModule
+from pig_lightning.data.datasets import EvalVideoTextDataset, check_train_options
+from pig_lightning.data.optimized_format import (
+    MANIFEST,
+    RECORDS,
+    OptimizedDatasetError,
+    check_run_settings,
+    decode_frames,
+    read_manifest,
+    require_complete,
+)
+from pig_lightning.data.sampling import make_sampler, uniform_indices
+
+log = logging.getLogger(__name__)
+
+
+def _litdata():
+    try:
+        import litdata
+    except ImportError as exc:
+        raise ImportError("optimized datasets need litdata: pip install 'pig-lightning[stream]'") from exc
+    return litdata
+
+
+def is_remote(location: str) -> bool:
+    return "://" in location or location.startswith("local:")
+
+
+def local_copy(location: str, cache_dir: str | None) -> Path:
+    """A local folder with the manifest and records of ``location`` (a folder, ``local:``/``s3://``...)."""
+    if not is_remote(location):
+        return Path(location)
+    from litdata.streaming.downloader import get_downloader
+
+    target = Path(cache_dir or tempfile.gettempdir()) / "pig_optimized_meta" / location.replace("://", "_").replace(":", "_").strip("/")
+    target.mkdir(parents=True, exist_ok=True)
+    remote = location[len("local:"):] if location.startswith("local:") else location
+    downloader = get_downloader(location, str(target), [])
+    for name in (MANIFEST, RECORDS):
+        downloader.download_file(f"{remote.rstrip('/')}/{name}", str(target / name))
+    return target
+
+
+class OptimizedSplit:
+    """An opened optimized dataset: its manifest, its records, where its chunks are."""
+
+    def __init__(self, location: str, option: str, cache_dir: str | None = None):
+        self.location = location
+        self.option = option
+        self.cache_dir = cache_dir
+        folder = local_copy(location, cache_dir)
+        try:
+            self.manifest = read_manifest(folder)
+        except OptimizedDatasetError as exc:
+            raise OptimizedDatasetError(f"{option}: {exc}") from None
+        require_complete(self.manifest, location)
+        self.records = read_jsonl(folder / RECORDS)
+        if len(self.records) != self.manifest["num_videos"]:
+            raise OptimizedDatasetError(f"{option}: {location} lists {len(self.records)} videos in {RECORDS}, its "
+                                        f"manifest {self.manifest['num_videos']}")
+
+    def check(self, **run_settings: Any) -> None:
+        check_run_settings(self.manifest, self.location, option=self.option, **run_settings)
+
+    def stream(self, **kwargs: Any):
+        return open_stream(self.location, cache_dir=self.cache_dir, **kwargs)
+
+
+def _item_frames(item: dict[str, Any], location: str, sampler) -> np.ndarray:
+    lengths = np.asarray(item["frame_bytes"], dtype=np.int64)
+    if len(lengths) == 0:
+        raise OptimizedDatasetError(f"{location}: video {item['video_id']} has no stored frames")
+    return decode_frames(item["frames"], lengths, sampler(len(lengths)))
+
+
+def open_stream(location: str, **kwargs: Any):
+    """litdata's ``StreamingDataset`` over an optimized dataset (raw items)."""
+    return _litdata().StreamingDataset(location, **kwargs)
+
+
+def train_stream(split: OptimizedSplit, num_frames: int, seed: int, sampling: str, frame_positions: str,
+                 max_cache_size: str | None = None):
+    """The training stream of a split: shuffled by litdata per epoch, equal shares per process."""
+    dataset = _train_class()(split.location, cache_dir=split.cache_dir, shuffle=True, drop_last=True, seed=seed,
+                             **({"max_cache_size": max_cache_size} if max_cache_size else {}))
+    dataset.configure(split, num_frames, seed, sampling, frame_positions)
+    return dataset
+
+
+_TRAIN_CLASS = None
+
+
+def _train_class():
+    """A subclass of litdata's ``StreamingDataset`` (defined on first use: litdata is optional)."""
+    global _TRAIN_CLASS
+    if _TRAIN_CLASS is None:
+        class StreamingTrainDataset(_litdata().StreamingDataset):
+            """Items -> frames (training sampling over the stored frames) and one caption, from (seed, epoch, video)."""
+
+            def configure(self, split, num_frames, seed, sampling, frame_positions):
+                self.records = split.records
+                self.location = split.location
+                self.num_frames = num_frames
+                self.sample_seed = seed
+                self.sampling = sampling
+                self.frame_positions = frame_positions
+
+            def __getitem__(self, index):
+                item = super().__getitem__(index)
+                i = int(item["record_index"])
+                rng = np.random.default_rng([self.sample_seed, int(self.current_epoch), i])
+                captions = self.records[i].captions
+                caption = captions[int(rng.integers(len(captions)))]
+                frames = _item_frames(item, self.location,
+                                      make_sampler(self.sampling, self.num_frames, rng, self.frame_positions))
+                return {"frames": torch.from_numpy(frames), "captions": [caption], "video_index": i}
+
+        _TRAIN_CLASS = StreamingTrainDataset
+    return _TRAIN_CLASS
+
+
+class StreamingEvalDataset(EvalVideoTextDataset):
+    """Every video of an optimized dataset once, by position, uniformly sampled; every caption."""
+
+    def __init__(self, split: OptimizedSplit, num_frames: int, frame_positions: str):
+        super().__init__(split.records, ".", reader=None, num_frames=num_frames, frame_positions=frame_positions)
+        self.split = split
+        self._stream = None  # opened in the process that reads (each data-loader worker its own)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_stream": None}
+
+    def read_frames(self, index: int) -> np.ndarray:
+        if self._stream is None:
+            self._stream = self.split.stream()
+        item = self._stream[index]
+        if int(item["record_index"]) != index:
+            raise OptimizedDatasetError(f"{self.split.location}: item {index} holds record {item['record_index']}; "
+                                        f"the chunks and {RECORDS} do not belong together")
+        return _item_frames(item, self.split.location,
+                            lambda n: uniform_indices(n, self.num_frames, self.frame_positions))
+
+
+class StreamingVideoTextDataModule(VideoTextDataModule):
+    """Training and evaluation from optimized datasets written by ``pig-lightning optimize``.
+
+    Args:
+        train_dir, val_dir, test_dir, predict_dir: optimized datasets (local folders, or
+            ``s3://``/``gs://``/``local:`` locations litdata streams through ``cache_dir``); one per split.
+        cache_dir: where streamed chunks are cached (default: litdata's).
+        max_cache_size: bound of that cache (e.g. ``"50GB"``).
+
+    The other arguments are :class:`VideoTextDataModule`'s. ``image_size``, ``resize``,
+    ``interpolation`` and ``frame_positions`` must be those the datasets were written with,
+    and ``num_frames`` at most their ``frames_per_video`` (checked, the error names both).
+    Videos were decoded when optimizing: ``on_decode_error`` does not apply.
+    """
+
+    def __init__(
+        self,
+        train_dir: str | None = None,
+        val_dir: str | None = None,
+        test_dir: str | None = None,
+        predict_dir: str | None = None,
+        tokenizer: str = "openai/clip-vit-base-patch32",
+        num_frames: int = 12,
+        image_size: int = 224,
+        max_text_length: int = 32,
+        batch_size: int = 32,
+        eval_batch_size: int = 16,
+        num_workers: int = 4,
+        seed: int = 42,
+        interpolation: str = "BICUBIC",
+        resize: str = "squash",
+        train_sampling: str = "jittered",
+        frame_positions: str = "truncate",
+        cache_dir: str | None = None,
+        max_cache_size: str | None = None,
+    ):
+        super().__init__(video_root=".", tokenizer=tokenizer, num_frames=num_frames, image_size=image_size,
+                         max_text_length=max_text_length, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         num_workers=num_workers, seed=seed, interpolation=interpolation, resize=resize,
+                         train_sampling=train_sampling, frame_positions=frame_positions)
+        check_train_options(train_sampling, "raise", prefix="data.")
+        self.locations = {"train": train_dir, "val": val_dir, "test": test_dir, "predict": predict_dir or test_dir}
+        self.annotations = dict(self.locations)  # what the parent reports and compares (selects_on_test)
+        self.cache_dir = cache_dir
+        self.max_cache_size = max_cache_size
+        self._splits: dict[str, OptimizedSplit] = {}
+
+    def _split(self, split: str) -> OptimizedSplit:
+        if split not in self._splits:
+            location = self.locations[split]
+            if location is None:
+                raise ValueError(f"no {split} dataset is configured (data.{split}_dir)")
+            opened = OptimizedSplit(location, f"data.{split}_dir", self.cache_dir)
+            opened.check(num_frames=self.num_frames, image_size=self.image_size, resize=self.resize,
+                         interpolation=self.interpolation, frame_positions=self.frame_positions)
+            self._splits[split] = opened
+        return self._splits[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
+        for split in wanted.get(stage, ("train", "val", "test")) if stage else ("train", "val", "test"):
+            if split in self._datasets or self.locations[split] is None:
+                continue
+            opened = self._split(split)
+            self._report_truncation(split, opened.records)
+            if split == "train":
+                self._datasets[split] = opened  # the stream is built per loader (it carries the epoch)
+            else:
+                self._datasets[split] = StreamingEvalDataset(opened, self.num_frames, self.frame_positions)
+            log.info("%s: %d videos from the optimized dataset %s", split, len(opened.records), opened.location)
+        if stage == "fit" and "train" not in self._datasets:
+            raise ValueError("fit needs data.train_dir")
+
+    def train_dataloader(self):
+        split = self._datasets["train"]
+        world, _ = self._world()
+        if len(split.records) < self.batch_size * world:
+            raise ValueError(f"the training set has {len(split.records)} videos, fewer than one global batch "
+                             f"({self.batch_size} x {world} processes)")
+        dataset = train_stream(split, self.num_frames, self.seed, self.train_sampling, self.frame_positions,
+                               self.max_cache_size)
+        return _litdata().StreamingDataLoader(
+            dataset, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=self._collator(),
+            drop_last=True, pin_memory=self._pin_memory(), persistent_workers=self.num_workers > 0)
+
