@@ -75,7 +75,7 @@ def test_headless_chromium_runs_a_linked_query(server, tmp_path):
     if browser is None:
         pytest.skip("no headless Chromium on PATH (apt-get install chromium)")
     base, ids = server
-    url = f"{base}/?q={quote('a red circle moves left')}&k=10"
+    url = f"{base}/?q={quote('a red circle moves left')}&k=10&play=2"  # and open the second clip
     dom = subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000", "--dump-dom", url],
                          capture_output=True, text=True, timeout=90).stdout
@@ -84,6 +84,9 @@ def test_headless_chromium_runs_a_linked_query(server, tmp_path):
         assert f'<span class="id">{html.escape(video_id, quote=False)}</span>' in dom
     assert HOSTILE not in dom and "pwned" not in dom.split("<title>")[1].split("</title>")[0]
     assert dom.count('src="data:image/jpeg;base64,') == 10 * 2
+    second = dom.split('<li data-video-id="')[2].split('"')[0]
+    # the browser loaded the clip from /video/ (H.264 mp4, fetched with Range requests)
+    assert f'data-loaded="{base}/video/{quote(html.unescape(second), safe="")}#t=0"' in dom, dom[-1500:]
 
 
 def test_serve_help_and_bad_options(capsys, served_gallery, served_ckpt, tmp_path):

@@ -2,7 +2,8 @@
 
 The script asks ``/search`` for JSON and builds the results with ``textContent`` and element
 properties only: no gallery or user text is ever parsed as HTML. The page runs the query of its
-``?q=`` URL parameter on load, so a results page can be linked (and opened by a headless browser).
+``?q=`` URL parameter on load (``&k=``: how many, ``&play=N``: open the N-th clip), so a results
+page can be linked (and opened by a headless browser).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ const list = document.getElementById("results"), errorLine = document.getElement
 const statusLine = document.getElementById("status");
 const player = document.getElementById("player"), video = document.getElementById("video");
 const nowPlaying = document.getElementById("nowplaying");
-let clipEnd = null;
+const params = new URLSearchParams(location.search);
+let clipEnd = null, autoplay = parseInt(params.get("play") || "0", 10);  // ?play=N: open the N-th clip once
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -91,6 +93,7 @@ function play(item, row) {
   video.play().catch(() => {});
 }
 
+video.addEventListener("loadeddata", () => { video.dataset.loaded = video.currentSrc; });
 video.addEventListener("timeupdate", () => {
   if (clipEnd !== null && video.currentTime >= clipEnd) video.pause();
 });
@@ -114,6 +117,8 @@ function show(data) {
     list.append(row);
   }
   statusLine.textContent = data.results.length + " results for \u201c" + data.query + "\u201d in " + data.ms + " ms";
+  if (autoplay >= 1 && autoplay <= data.results.length) play(data.results[autoplay - 1], list.children[autoplay - 1]);
+  autoplay = 0;
 }
 
 async function search(q, k) {
@@ -141,7 +146,6 @@ form.addEventListener("submit", (event) => {
   search(q, k);
 });
 
-const params = new URLSearchParams(location.search);
 if (params.get("k")) kBox.value = params.get("k");
 if (params.get("q")) {
   qBox.value = params.get("q");
