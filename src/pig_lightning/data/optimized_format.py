@@ -14,13 +14,12 @@ Each item is one video: ``record_index`` (its line in ``records.jsonl``), ``vide
 ``frames`` (``frames_per_video`` JPEG frames of ``image_size`` squared, uniformly sampled from
 the clip, JPEG without chroma subsampling, concatenated) and ``frame_bytes`` (the length of
 each JPEG). Only the frames a run
-samples are decoded (Pillow's libjpeg-turbo, ~0.6 ms a 224-px frame).
+samples are decoded (simplejpeg, libjpeg-turbo: ~0.4 ms a 224-px frame on our 2-core VM).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -40,22 +39,19 @@ class OptimizedDatasetError(ValueError):
     """An optimized dataset that is incomplete, of another format, or written with other settings."""
 
 
-def _pillow():
+def _simplejpeg():
     try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - Pillow comes with the `stream` extra
-        raise ImportError("optimized datasets need Pillow: pip install 'pig-lightning[stream]'") from exc
-    return Image
+        import simplejpeg
+    except ImportError as exc:  # pragma: no cover - simplejpeg comes with the `stream` extra
+        raise ImportError("optimized datasets need simplejpeg: pip install 'pig-lightning[stream]'") from exc
+    return simplejpeg
 
 
 def encode_frames(frames: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
     """``uint8 [K, H, W, 3]`` -> (concatenated JPEGs, ``int64 [K]`` byte length of each)."""
-    image = _pillow()
-    parts = []
-    for frame in frames:
-        buffer = io.BytesIO()
-        image.fromarray(np.ascontiguousarray(frame)).save(buffer, "JPEG", quality=quality, subsampling=0)
-        parts.append(buffer.getvalue())
+    codec = _simplejpeg()
+    parts = [codec.encode_jpeg(np.ascontiguousarray(frame), quality=quality, colorspace="RGB",
+                               colorsubsampling="444") for frame in frames]
     return b"".join(parts), np.array([len(p) for p in parts], dtype=np.int64)
 
 
@@ -63,15 +59,15 @@ def decode_frames(blob: bytes, frame_bytes: np.ndarray, indices: np.ndarray) -> 
     """The frames at ``indices`` (repeats allowed) of an item: ``uint8 [len(indices), H, W, 3]``.
 
     Each distinct frame is decoded once."""
-    image = _pillow()
+    codec = _simplejpeg()
     ends = np.cumsum(frame_bytes)
     starts = ends - frame_bytes
+    view = memoryview(blob)
     decoded: dict[int, np.ndarray] = {}
     out = []
     for i in (int(i) for i in indices):
         if i not in decoded:
-            with image.open(io.BytesIO(blob[starts[i]:ends[i]])) as jpeg:
-                decoded[i] = np.asarray(jpeg.convert("RGB"))
+            decoded[i] = codec.decode_jpeg(view[starts[i]:ends[i]], colorspace="RGB")
         out.append(decoded[i])
     return np.stack(out)
 
