@@ -214,3 +214,30 @@ def test_fit_and_test_from_optimized_datasets(tmp_path, synthetic_root, optimize
     metrics = cli.trainer.callback_metrics
     assert metrics["val/num_videos"] == 10 and metrics["val/num_texts"] == 30
     assert torch.isfinite(metrics["val/t2v/R@1"])
+
+
+def _stream_fit(tmp_path, synthetic_root, optimized, *args):
+    tmp_path.mkdir(exist_ok=True)
+    config = write_config(tmp_path, synthetic_root)
+    return run_cli(["fit", "--config", str(config), "--data", "pig_lightning.data.streaming.StreamingVideoTextDataModule",
+                    "--data.train_dir", str(optimized["train"]), "--data.val_dir", str(optimized["val"]),
+                    "--data.tokenizer", f"{synthetic_root}/tokenizer", "--data.num_frames", "4",
+                    "--data.image_size", "32", "--data.max_text_length", "20", "--data.batch_size", "8",
+                    "--data.eval_batch_size", "5", "--data.num_workers", "0",
+                    "--trainer.callbacks+=tests.training.callbacks.RecordRun",
+                    f"--trainer.callbacks.path={tmp_path / 'batches'}", *args])
+
+
+def test_a_run_resumed_mid_epoch_continues_the_stream_where_it_stopped(tmp_path, synthetic_root, optimized):
+    """litdata's loader state travels in last.ckpt: the resumed epoch trains the remaining videos."""
+    from tests.training.callbacks import read_records
+
+    _stream_fit(tmp_path / "whole", synthetic_root, optimized, "--trainer.max_steps", "3")
+    whole = [r["videos"] for r in read_records(tmp_path / "whole" / "batches") if "videos" in r]
+    _stream_fit(tmp_path / "cut", synthetic_root, optimized, "--trainer.max_steps", "1",
+                "--resume_checkpoint.every_n_train_steps", "1")
+    last = next((tmp_path / "cut").rglob("last.ckpt"))
+    _stream_fit(tmp_path / "cut", synthetic_root, optimized, "--trainer.max_steps", "3", "--ckpt_path", str(last))
+    cut = [r["videos"] for r in read_records(tmp_path / "cut" / "batches") if "videos" in r]
+    assert len(whole) == 3 and sorted(sum(whole, [])) == list(range(24))
+    assert cut == whole  # step 1, then steps 2 and 3 after the resume: the same batches in the same order
