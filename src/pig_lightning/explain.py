@@ -322,15 +322,21 @@ def explanation_figure(result: dict[str, Any], frames: np.ndarray):
     return fig
 
 
-def figure_array(fig, dpi: float = 72) -> np.ndarray:
-    """``uint8 [H, W, 3]`` pixels of ``fig`` at ``dpi``; the figure is closed."""
+def figure_array(fig, dpi: float = 72, margin: int = 6) -> np.ndarray:
+    """``uint8 [H, W, 3]`` pixels of ``fig`` at ``dpi``, white borders cut to ``margin`` pixels
+    (as ``bbox_inches="tight"`` does for the PNG); the figure is closed."""
     plt = pyplot()
     try:
         fig.set_dpi(dpi)
         fig.canvas.draw()
-        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+        pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3]
     finally:
         plt.close(fig)
+    inked = np.argwhere((pixels < 250).any(axis=-1))
+    if not len(inked):
+        return pixels.copy()
+    (top, left), (bottom, right) = inked.min(axis=0), inked.max(axis=0)
+    return pixels[max(0, top - margin) : bottom + margin + 1, max(0, left - margin) : right + margin + 1].copy()
 
 
 def render(result: dict[str, Any], frames: np.ndarray, output: str | Path) -> Path:

@@ -50,8 +50,7 @@ def test_pig_fit_logs_its_videos_and_queries_at_every_validation(tmp_path, synth
     assert sorted(images) == sorted(VIDEO_TAGS + QUERY_TAGS)
     for tag, events in images.items():
         assert [e.step for e in events] == [2, 4], tag
-        assert len({(e.width, e.height) for e in events}) == 1, tag  # comparable across validations
-        assert 300 <= events[0].width <= 2000 and 200 <= events[0].height <= 2000, tag
+        assert all(300 <= e.width <= 1500 and 150 <= e.height <= 1000 for e in events), tag
     callback = _callback(cli)
     assert callback.validations == 2 and callback.last_seconds is not None
 
