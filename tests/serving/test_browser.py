@@ -96,6 +96,7 @@ def test_serve_help_and_bad_options(capsys, served_gallery, served_ckpt, tmp_pat
     assert exc.value.code == 0 and "0.0.0.0 exposes" in out and "default 127.0.0.1" in out
     for extra, message in ((["--max_k", "0"], "--max_k and --max_query_chars must be >= 1"),
                            (["--port", "70000"], "--port must be from 0 to 65535"),
+                           (["--threads", "0"], "--threads must be >= 1"),
                            (["--video_root", str(tmp_path / "none")], "--video_root is not a folder")):
         with pytest.raises(SystemExit) as exc:
             main(["serve", "--index", str(served_gallery), "--ckpt_path", str(served_ckpt), *extra])

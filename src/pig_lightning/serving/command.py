@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_query_chars", type=int, default=500,
                         help="longest query accepted, in characters (default 500)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads per query (default 1: a query's text encoding is small, and more "
+                             "threads wait on each other when the machine is busy; docs/serve.md)")
     return parser
 
 
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.max_k < 1 or args.max_query_chars < 1:
         parser.error("--max_k and --max_query_chars must be >= 1")
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be from 0 to 65535, got {args.port}")
     if args.video_root is not None and not Path(args.video_root).is_dir():
@@ -63,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     from pig_lightning.retrieval.thumbnails import load_thumbnails, thumbnails_path
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
     thumbs_file = args.thumbnails or (thumbnails_path(args.index) if thumbnails_path(args.index).is_file() else None)
     thumbnails = load_thumbnails(thumbs_file) if thumbs_file else None
     retriever = Retriever(args.index, args.ckpt_path, device=args.device)
