@@ -134,6 +134,8 @@ def main() -> None:
         "",
         "Where the time goes per clip from the optimized dataset: 12 JPEG decodes of 224x224 (simplejpeg, "
         "~0.4 ms each here), litdata's item read, the caption's tokenisation and the batch collation.",
+        "",
+        "With 2 workers on this 2-core machine the two workers and the training process share two cores and every batch crosses a process boundary (the uint8 ceiling of that is 316 clips/s, docs/loader_ceiling.md): the per-core rate is the 0-worker column; a 16-core GPU node runs 8-14 workers.",
     ]
     write_report(args.out, lines)
     (work / "rates.json").write_text(json.dumps({f"{k[0]}|{k[1]}": v for k, v in rates.items()}))

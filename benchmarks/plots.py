@@ -56,11 +56,15 @@ def tower_costs(doc: Path = ROOT / "docs/tower_costs.md", out: Path = ROOT / "do
 
 
 def loader_throughput(doc: Path = ROOT / "docs/loader_throughput.md", ceiling: Path = ROOT / "docs/loader_ceiling.md",
+                      optimized: Path = ROOT / "docs/optimized_loader.md",
                       out: Path = ROOT / "docs/loader_throughput.png") -> Path:
     """Clips/s per loading path (0 and 2 workers, log scale), with the DataLoader ceilings."""
     _, rows = table(doc)
     bars = [(r[0].split(" (")[0] + ("" if r[1].startswith("(") else f"\n{r[1].split(' (')[0]}"), number(r[2]),
              number(r[4])) for r in rows if not r[0].startswith("(ceiling")]
+    _, streamed = table(optimized)
+    bars += [("optimized dataset (decode once),\ntraining loader" if r[0].startswith("optimized") else
+              "mp4 files, training loader\n(same run as the next row)", number(r[1]), number(r[2])) for r in streamed]
     _, ceilings = table(ceiling)
     bars += [(f"ceiling: {r[0].split('`')[0].strip()} items", number(r[2]), number(r[3])) for r in ceilings]
     plt = pyplot()
