@@ -125,8 +125,9 @@ class StripFrames:
             return None
         record = records[index]
         try:
-            frames, _ = ClipReader(self.size, resize="squash").read(
-                resolve_video_path(root, record), lambda n: uniform_indices(n, self.per_video), record.start, record.end)
+            sampler = lambda n: uniform_indices(n, self.per_video)  # noqa: E731
+            frames, _ = ClipReader(self.size, resize="squash").read(resolve_video_path(root, record), sampler,
+                                                                    record.start, record.end)
         except Exception as exc:  # noqa: BLE001 - a picture without frames, never a stopped training
             log.warning("qualitative images: could not decode %s for its thumbnails: %s", record.video_id, exc)
             return None
@@ -268,12 +269,14 @@ class QualitativeImages(L.Callback):
         dataset = validation_dataset(trainer)
         data = _deduplicated(local)
         all_captions = text_captions(dataset)
-        captions = [all_captions[i] if all_captions is not None else f"caption {i}" for i in data["text_index"].tolist()]
+        captions = [all_captions[i] if all_captions is not None else f"caption {i}"
+                    for i in data["text_index"].tolist()]
         note = _share_note(trainer, len(data["video_index"]))
         images = {}
         for n, (index, frames) in enumerate(self._captured, start=1):
             result = self.explain_video(pl_module, dataset, data, captions, index, frames, note)
-            images[f"qualitative/video_{n}"] = figure_array(explanation_figure(result, display_frames(frames)), self.dpi)
+            figure = explanation_figure(result, display_frames(frames))
+            images[f"qualitative/video_{n}"] = figure_array(figure, self.dpi)
         self.last_rankings = self.rank_queries(pl_module, dataset, data, captions)
         for n, ranking in enumerate(self.last_rankings, start=1):
             strips = {hit.video_index: self.strips.get(dataset, hit.video_index) for hit in ranking.hits}
@@ -317,7 +320,8 @@ def _deduplicated(local: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     video_index, first = unique_first(local["video_index"])
     text_index, first_t = unique_first(local["text_index"])
     return {"video_index": video_index, "video_emb": local["video_emb"][first],
-            "text_index": text_index, "text_emb": local["text_emb"][first_t], "text_video": local["text_video"][first_t]}
+            "text_index": text_index, "text_emb": local["text_emb"][first_t],
+            "text_video": local["text_video"][first_t]}
 
 
 def _share_note(trainer: L.Trainer, num_videos: int) -> str:
