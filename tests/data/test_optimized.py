@@ -214,6 +214,13 @@ def test_fit_and_test_from_optimized_datasets(tmp_path, synthetic_root, optimize
     metrics = cli.trainer.callback_metrics
     assert metrics["val/num_videos"] == 10 and metrics["val/num_texts"] == 30
     assert torch.isfinite(metrics["val/t2v/R@1"])
+    # the TensorBoard strips come from the stored frames (there are no video files to decode)
+    from pig_lightning.training.qualitative import QualitativeImages
+
+    images = next(c for c in cli.trainer.callbacks if isinstance(c, QualitativeImages))
+    strips = images.strips._frames
+    assert strips and all(f is not None and f.dtype == np.uint8 and f.shape[1:] == (32, 32, 3)
+                          for f in strips.values())
 
 
 def _stream_fit(tmp_path, synthetic_root, optimized, *args):

@@ -154,15 +154,22 @@ class StreamingEvalDataset(EvalVideoTextDataset):
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_stream": None}
 
+    def stored_frames(self, index: int, count: int) -> np.ndarray:
+        """``count`` of the video's stored frames, uniformly spaced (thumbnails: no video file to decode)."""
+        return _item_frames(self._item(index), self.split.location, lambda n: uniform_indices(n, count))
+
     def read_frames(self, index: int) -> np.ndarray:
+        return _item_frames(self._item(index), self.split.location,
+                            lambda n: uniform_indices(n, self.num_frames, self.frame_positions))
+
+    def _item(self, index: int) -> dict[str, Any]:
         if self._stream is None:
             self._stream = self.split.stream()
         item = self._stream[index]
         if int(item["record_index"]) != index:
             raise OptimizedDatasetError(f"{self.split.location}: item {index} holds record {item['record_index']}; "
                                         f"the chunks and {RECORDS} do not belong together")
-        return _item_frames(item, self.split.location,
-                            lambda n: uniform_indices(n, self.num_frames, self.frame_positions))
+        return item
 
 
 class StreamingVideoTextDataModule(VideoTextDataModule):

@@ -125,6 +125,8 @@ class StripFrames:
             return None
         record = records[index]
         try:
+            if hasattr(dataset, "stored_frames"):  # an optimized dataset: frames stored, no video file to decode
+                return dataset.stored_frames(index, self.per_video)
             sampler = lambda n: uniform_indices(n, self.per_video)  # noqa: E731
             frames, _ = ClipReader(self.size, resize="squash").read(resolve_video_path(root, record), sampler,
                                                                     record.start, record.end)
