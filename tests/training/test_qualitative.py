@@ -107,3 +107,29 @@ def test_no_tensorboard_logger_sanity_checks_and_other_ranks_draw_nothing(caplog
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="qualitative.top_k"):
         QualitativeImages(top_k=0)
+
+
+def test_without_matplotlib_the_run_goes_on_without_images(monkeypatch, caplog):
+    import pig_lightning.training.qualitative as module
+
+    real_find_spec = module.importlib.util.find_spec
+    monkeypatch.setattr(module.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a))
+    callback = QualitativeImages()
+    with caplog.at_level(logging.WARNING, logger="pig_lightning.training.qualitative"):
+        callback.on_validation_start(_trainer(), None)
+        callback.on_validation_start(_trainer(), None)
+    assert not callback._drawing and not callback.enabled
+    assert sum("need matplotlib" in r.message for r in caplog.records) == 1
+
+
+def test_a_drawing_that_fails_never_stops_the_training(tmp_path, synthetic_root, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a font went missing")
+
+    monkeypatch.setattr(QualitativeImages, "draw", broken)
+    with caplog.at_level(logging.WARNING, logger="pig_lightning.training.qualitative"):
+        cli, run_dir = _fit(tmp_path, synthetic_root, max_steps=2)
+    assert cli.trainer.global_step == 2 and _images(run_dir) == {}
+    assert any("drawing failed at step 2" in r.message for r in caplog.records)
+    assert cli.model.training

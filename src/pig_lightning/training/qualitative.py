@@ -21,6 +21,8 @@ validations are skipped; without a ``TensorBoardLogger`` the callback does nothi
 
 from __future__ import annotations
 
+import importlib.util
+
 import logging
 import textwrap
 import time
@@ -224,6 +226,11 @@ class QualitativeImages(L.Callback):
         self._drawing = False
         if not self.enabled or trainer.sanity_checking:
             return
+        if importlib.util.find_spec("matplotlib") is None:
+            log.warning("qualitative images need matplotlib (pip install 'pig-lightning[plots]'); none are drawn "
+                        "in this run (--qualitative.enabled false silences this)")
+            self.enabled = False
+            return
         self.validations += 1
         due = (self.validations - 1) % self.every_n_validations == 0
         self._drawing = due and trainer.is_global_zero and self._logger(trainer) is not None
@@ -253,6 +260,10 @@ class QualitativeImages(L.Callback):
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 images = self.draw(trainer, pl_module, collected.local())
+        except Exception:  # noqa: BLE001 - a picture that fails must never stop a training run
+            log.warning("qualitative images: drawing failed at step %d; training goes on without them",
+                        trainer.global_step, exc_info=True)
+            return
         finally:
             pl_module.train(was_training)
             self._captured = []
