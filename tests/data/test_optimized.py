@@ -248,3 +248,28 @@ def test_a_run_resumed_mid_epoch_continues_the_stream_where_it_stopped(tmp_path,
     cut = [r["videos"] for r in read_records(tmp_path / "cut" / "batches") if "videos" in r]
     assert len(whole) == 3 and sorted(sum(whole, [])) == list(range(24))
     assert cut == whole  # step 1, then steps 2 and 3 after the resume: the same batches in the same order
+
+
+@pytest.mark.cluster
+def test_two_torchrun_nodes_train_from_an_optimized_dataset(tmp_path, synthetic_root, optimized):
+    """Lightning DDP (two torchrun "nodes", gloo) over litdata's stream: disjoint shares, one model."""
+    from tests.training.callbacks import read_records
+    from tests.training.launch import torchrun_nodes
+    from tests.training.test_multinode import wait
+
+    config = write_config(tmp_path, synthetic_root, max_steps=4, val_check_interval=3)
+    procs = torchrun_nodes(config, "--data=pig_lightning.data.streaming.StreamingVideoTextDataModule",
+                           f"--data.train_dir={optimized['train']}", f"--data.val_dir={optimized['val']}",
+                           f"--data.tokenizer={synthetic_root}/tokenizer", "--data.num_frames=4",
+                           "--data.image_size=32", "--data.max_text_length=20", "--data.batch_size=4",
+                           "--data.eval_batch_size=5", "--data.num_workers=0",
+                           callbacks=(f"RecordRun:path={tmp_path}/record",))
+    for code, out, _ in wait(procs, timeout=240):
+        assert code == 0, out[-3000:]
+    nodes = [read_records(tmp_path / "record", rank) for rank in (0, 1)]
+    assert nodes[0][-1]["final_step"] == nodes[1][-1]["final_step"] == 4
+    assert nodes[0][-1]["world_size"] == 2 and nodes[0][-1]["weights"] == nodes[1][-1]["weights"]
+    epoch = [r0["videos"] + r1["videos"] for r0, r1 in zip(nodes[0][:3], nodes[1][:3])]  # 24 videos = 3 steps of 2x4
+    assert sorted(sum(epoch, [])) == list(range(24))
+    report = json.loads((tmp_path / "runs" / "t" / "version_0" / "val_report.json").read_text())
+    assert report["metrics"]["num_videos"] == 10  # every validation video once across the two nodes
