@@ -192,8 +192,8 @@ def report(args, dim: int, runs: dict, parts: dict) -> list[str]:
         row(f"scoring {args.videos:,} x 512-d (ViT-B/32 size), float32 copy", parts["score32_512"]),
         row(f"scoring {args.videos:,} x 512-d, fp16 converted per query", parts["score16_512"]),
         "",
-        "`serve` keeps a float32 copy of an fp16 gallery (`serving.command.prepare`; 2x the gallery's "
-        f"memory: {args.videos * 512 * 4 / 2**20:.0f} MiB for 100k x 512-d) so that a query does not "
+        "`serve` replaces an fp16 gallery by a float32 copy in memory (`serving.command.prepare`; twice "
+        f"the fp16 size: {args.videos * 512 * 4 / 2**20:.0f} MiB for 100k x 512-d) so that a query does not "
         "convert the whole gallery again, and runs torch on one thread by default (`--threads`): the "
         "demo's text tower is tiny, and with two threads a query waits on the other thread whenever "
         "another process holds a core. The text tower here is the demo's tiny CLIP; a ViT-B/32 text "

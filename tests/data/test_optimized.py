@@ -219,7 +219,8 @@ def test_fit_and_test_from_optimized_datasets(tmp_path, synthetic_root, optimize
 
     images = next(c for c in cli.trainer.callbacks if isinstance(c, QualitativeImages))
     strips = images.strips._frames
-    assert strips and all(f is not None and f.dtype == np.uint8 and f.shape[1:] == (32, 32, 3)
+    size = images.strips.size  # the strips' frame_size (64), not the stored 32 px
+    assert strips and all(f is not None and f.dtype == np.uint8 and f.shape[1:] == (size, size, 3)
                           for f in strips.values())
 
 
@@ -273,3 +274,23 @@ def test_two_torchrun_nodes_train_from_an_optimized_dataset(tmp_path, synthetic_
     assert sorted(sum(epoch, [])) == list(range(24))
     report = json.loads((tmp_path / "runs" / "t" / "version_0" / "val_report.json").read_text())
     assert report["metrics"]["num_videos"] == 10  # every validation video once across the two nodes
+
+
+def test_a_remote_dataset_is_read_fresh_and_an_unfinished_one_is_refused_by_name(synthetic_root, tmp_path, optimized):
+    """litdata's 'local:' scheme stands in for object storage; the small files are never cached between opens."""
+    out = tmp_path / "remote"
+    shutil.copytree(optimized["val"], out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({**manifest, "complete": False, "parts_done": 0}))
+    (out / "records.jsonl").unlink()  # as while optimize is still writing
+    with pytest.raises(OptimizedDatasetError, match=r"data.val_dir: .*partly written.*0 of 1 parts"):
+        OptimizedSplit(f"local:{out}", "data.val_dir", cache_dir=str(tmp_path / "cache"))
+    shutil.rmtree(out)
+    shutil.copytree(optimized["val"], out)  # finished since
+    split = OptimizedSplit(f"local:{out}", "data.val_dir", cache_dir=str(tmp_path / "cache"))
+    assert [r.video_id for r in split.records] == [r.video_id for r in read_jsonl(f"{synthetic_root}/val.jsonl")]
+    records = (out / "records.jsonl").read_text().replace('"captions": ["', '"captions": ["edited ', 1)
+    (out / "records.jsonl").write_text(records)  # records that are not the ones the manifest describes
+    with pytest.raises(OptimizedDatasetError, match="records.jsonl does not match its manifest"):
+        OptimizedSplit(f"local:{out}", "data.val_dir", cache_dir=str(tmp_path / "cache"))
+    assert not any((tmp_path / "cache").glob("pig_optimized_meta_*"))  # the private copies are removed

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pig_lightning.data.transforms import CLIP_MEAN, CLIP_STD, clip_normalise, to_clip_tensor
+from pig_lightning.data.transforms import CLIP_MEAN, CLIP_STD, clip_denormalise, clip_normalise, to_clip_tensor
 
 
 def reference_float_path(frames: np.ndarray) -> torch.Tensor:
@@ -28,6 +28,12 @@ def test_batched_conversion_equals_the_float_path_bit_for_bit():
     assert got.dtype == torch.float32 and got.shape == (3, 4, 3, 16, 16) and got.is_contiguous()
     assert torch.equal(got, want)
     assert torch.equal(to_clip_tensor(raw[1]), want[1])  # the per-clip helper is the same function
+
+
+def test_denormalise_gives_back_the_decoded_pixels():
+    raw = torch.from_numpy(clips())
+    raw[0, 0, 0, 0] = torch.tensor([0, 255, 128], dtype=torch.uint8)
+    assert torch.equal(clip_denormalise(clip_normalise(raw)), raw)
 
 
 def test_conversion_refuses_anything_but_uint8_channels_last():

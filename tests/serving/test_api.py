@@ -56,8 +56,11 @@ def test_search_returns_the_retrievers_ranking_with_thumbnails_and_clips(client,
 @pytest.mark.parametrize("params, fragment", [
     ({"q": "a", "k": 0}, "k must be from 1 to 8, got 0"),
     ({"q": "a", "k": 9}, "k must be from 1 to 8, got 9"),
-    ({"q": "a", "k": -3}, "got -3"),
+    ({"q": "a", "k": -3}, "got '-3'"),
     ({"q": "a", "k": "ten"}, "k must be a whole number"),
+    ({"q": "a", "k": "5_0"}, "k must be a whole number"),  # int() would read 50
+    ({"q": "a", "k": "+3"}, "k must be a whole number"),
+    ({"q": "a", "k": "\u0663"}, "k must be a whole number"),  # an Arabic-Indic 3
     ({"q": ""}, "the query is empty"),
     ({"q": "   "}, "the query is empty"),
     ({}, "the query is empty"),

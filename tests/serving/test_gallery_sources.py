@@ -51,6 +51,9 @@ def test_round_trip_and_old_galleries(tmp_path):
     (json.dumps([{"path": "a.mp4"}]), "one entry per video"),
     (json.dumps([{"path": 3}, {"path": "b"}]), "'sources' entry must be"),
     (json.dumps([{"path": "a", "start": "x"}, {"path": "b"}]), "'sources' entry must be"),
+    (json.dumps([{"path": "a", "start": True}, {"path": "b"}]), "'sources' entry must be"),
+    ('[{"path": "a", "start": NaN}, {"path": "b"}]', "'sources' entry must be"),
+    ('[{"path": "a", "end": Infinity}, {"path": "b"}]', "'sources' entry must be"),
 ])
 def test_malformed_sources_are_refused(tmp_path, sources, message):
     path = tmp_path / "bad.safetensors"

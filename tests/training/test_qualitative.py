@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from pig_lightning.cli import run_cli
 from pig_lightning.training.qualitative import QualitativeImages, rank_videos
@@ -91,7 +92,7 @@ def _trainer(**overrides) -> SimpleNamespace:
     return SimpleNamespace(**{"loggers": [], "sanity_checking": False, "is_global_zero": True, **overrides})
 
 
-def test_no_tensorboard_logger_sanity_checks_and_other_ranks_draw_nothing(caplog):
+def test_no_tensorboard_logger_sanity_checks_and_other_ranks_draw_nothing(caplog, tmp_path):
     callback = QualitativeImages()
     with caplog.at_level(logging.INFO, logger="pig_lightning.training.qualitative"):
         for _ in range(2):
@@ -100,7 +101,10 @@ def test_no_tensorboard_logger_sanity_checks_and_other_ranks_draw_nothing(caplog
     assert sum("no TensorBoardLogger" in r.message for r in caplog.records) == 1  # said once
     callback.on_validation_start(_trainer(sanity_checking=True), None)
     assert callback.validations == 2  # sanity checks are not counted
-    callback.on_validation_start(_trainer(is_global_zero=False), None)
+    tensorboard = TensorBoardLogger(str(tmp_path))
+    callback.on_validation_start(_trainer(loggers=[tensorboard]), None)
+    assert callback._drawing  # rank 0 with a TensorBoard logger draws
+    callback.on_validation_start(_trainer(loggers=[tensorboard], is_global_zero=False), None)
     assert not callback._drawing
 
 
@@ -133,3 +137,23 @@ def test_a_drawing_that_fails_never_stops_the_training(tmp_path, synthetic_root,
     assert cli.trainer.global_step == 2 and _images(run_dir) == {}
     assert any("drawing failed at step 2" in r.message for r in caplog.records)
     assert cli.model.training
+
+
+def test_strips_follow_the_validation_set_and_come_at_frame_size():
+    """validate after fit (another set): index 0 is another video, and its strip must be too."""
+    import numpy as np
+
+    from pig_lightning.training.qualitative import StripFrames
+
+    class Stored:  # an optimized dataset's evaluation side: records and stored frames
+        def __init__(self, name, shade):
+            self.records = [SimpleNamespace(video_id=f"{name}{i}") for i in range(2)]
+            self.video_root, self.shade = ".", shade
+
+        def stored_frames(self, index, count):
+            return np.full((count, 32, 32, 3), self.shade, dtype=np.uint8)
+
+    strips = StripFrames(size=16, per_video=3)
+    first, second = strips.get(Stored("a", 10), 0), strips.get(Stored("b", 200), 0)
+    assert first.shape == second.shape == (3, 16, 16, 3)
+    assert int(first[0, 0, 0, 0]) == 10 and int(second[0, 0, 0, 0]) == 200

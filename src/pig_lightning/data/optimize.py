@@ -40,6 +40,7 @@ from pig_lightning.data.optimized_format import (
     OptimizedDatasetError,
     annotations_digest,
     encode_frames,
+    litdata_module,
     settings_differences,
 )
 from pig_lightning.data.readers import ClipReader
@@ -49,14 +50,6 @@ log = logging.getLogger(__name__)
 
 PART_DONE = ".complete"
 ERRORS_DIR = "errors"
-
-
-def _litdata():
-    try:
-        import litdata
-    except ImportError as exc:
-        raise ImportError("optimized datasets need litdata: pip install 'pig-lightning[stream]'") from exc
-    return litdata
 
 
 class RecordEncoder:
@@ -162,7 +155,7 @@ def optimize_dataset(annotations: str, video_root: str, output: str, *, format: 
     if frame_positions not in FRAME_POSITIONS:
         raise ValueError(f"--frame_positions must be one of {FRAME_POSITIONS}, got {frame_positions!r}")
     ClipReader(image_size, resize=resize, interpolation=interpolation)  # validates resize / interpolation now
-    litdata = _litdata()
+    litdata = litdata_module()
     root = Path(video_root)
     if not root.is_dir():
         raise FileNotFoundError(f"video folder not found: {root} (--video_root)")
@@ -183,7 +176,8 @@ def optimize_dataset(annotations: str, video_root: str, output: str, *, format: 
         log.info("%s is already complete (%d videos)", out, old["num_videos"])
         return {**old, "written_now": 0}
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / MANIFEST, {**manifest, "parts_done": 0}, indent=2)
+    finished = sum((out / part / PART_DONE).exists() for part in parts)
+    write_json_atomic(out / MANIFEST, {**manifest, "parts_done": finished}, indent=2)
     settings = {k: manifest[k] for k in FRAME_SETTINGS}
     encoder = RecordEncoder(records, str(root), settings, "", seek_threshold, frame_folder_fps)
     workers = num_workers or min(os.cpu_count() or 1, 8)
@@ -195,7 +189,8 @@ def optimize_dataset(annotations: str, video_root: str, output: str, *, format: 
             continue
         _write_part(litdata, encoder, part_dir, indices, workers, chunk_bytes)
         written += len(indices)
-        write_json_atomic(out / MANIFEST, {**manifest, "parts_done": p + 1}, indent=2)
+        finished += 1
+        write_json_atomic(out / MANIFEST, {**manifest, "parts_done": finished}, indent=2)
         log.info("part %d/%d written (%d videos, %.1f videos/s)", p + 1, len(parts), indices[-1] + 1,
                  written / (time.perf_counter() - started))
     write_jsonl(records, out / RECORDS)

@@ -89,11 +89,20 @@ def settings_differences(stored: dict[str, Any], wanted: dict[str, Any], keys=FR
     return [key for key in keys if key in wanted and stored.get(key) != wanted[key]]
 
 
-def read_manifest(folder: str | Path) -> dict[str, Any]:
-    """The manifest of a local optimized dataset folder; refuses other formats and unfinished ones."""
-    path = Path(folder) / MANIFEST
+def litdata_module():
+    """litdata (the ``stream`` extra), with a clear error when it is missing."""
+    try:
+        import litdata
+    except ImportError as exc:
+        raise ImportError("optimized datasets need litdata: pip install 'pig-lightning[stream]'") from exc
+    return litdata
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest file (``pig_optimized.json``) of an optimized dataset; refuses other formats."""
+    path = Path(path)
     if not path.is_file():
-        raise OptimizedDatasetError(f"{folder} is not an optimized dataset: {MANIFEST} not found "
+        raise OptimizedDatasetError(f"{path.parent} is not an optimized dataset: {MANIFEST} not found "
                                     f"(write one with `pig-lightning optimize`)")
     try:
         manifest = json.loads(path.read_text())

@@ -28,8 +28,10 @@ from pig_lightning.data.optimized_format import (
     MANIFEST,
     RECORDS,
     OptimizedDatasetError,
+    annotations_digest,
     check_run_settings,
     decode_frames,
+    litdata_module,
     read_manifest,
     require_complete,
 )
@@ -38,31 +40,46 @@ from pig_lightning.data.sampling import make_sampler, uniform_indices
 log = logging.getLogger(__name__)
 
 
-def _litdata():
-    try:
-        import litdata
-    except ImportError as exc:
-        raise ImportError("optimized datasets need litdata: pip install 'pig-lightning[stream]'") from exc
-    return litdata
-
-
 def is_remote(location: str) -> bool:
     return "://" in location or location.startswith("local:")
 
 
-def local_copy(location: str, cache_dir: str | None) -> Path:
-    """A local folder with the manifest and records of ``location`` (a folder, ``local:``/``s3://``...)."""
-    if not is_remote(location):
-        return Path(location)
-    from litdata.streaming.downloader import get_downloader
+class _MetaFiles:
+    """Reads this project's small files of a dataset location: a folder, or (``local:``, ``s3://``...)
+    a fresh download per call into a private temporary folder (never a shared cache: a file cached
+    while ``optimize`` was still writing, or from an earlier dataset at the same place, would be
+    trusted; and ranks on one node would wait on each other's downloads)."""
 
-    target = Path(cache_dir or tempfile.gettempdir()) / "pig_optimized_meta" / location.replace("://", "_").replace(":", "_").strip("/")
-    target.mkdir(parents=True, exist_ok=True)
-    remote = location[len("local:"):] if location.startswith("local:") else location
-    downloader = get_downloader(location, str(target), [])
-    for name in (MANIFEST, RECORDS):
-        downloader.download_file(f"{remote.rstrip('/')}/{name}", str(target / name))
-    return target
+    def __init__(self, location: str, cache_dir: str | None):
+        self.location = location
+        self.cache_dir = cache_dir
+
+    def __enter__(self) -> "_MetaFiles":
+        self._tmp = None
+        if is_remote(self.location):
+            from litdata.streaming.downloader import get_downloader
+
+            if self.cache_dir:
+                Path(self.cache_dir).mkdir(parents=True, exist_ok=True)
+            self._tmp = tempfile.TemporaryDirectory(prefix="pig_optimized_meta_", dir=self.cache_dir)
+            self._downloader = get_downloader(self.location, self._tmp.name, [])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def path(self, name: str) -> Path:
+        """The local path of the dataset's file ``name`` (downloaded now when the dataset is remote)."""
+        if self._tmp is None:
+            return Path(self.location) / name
+        remote = self.location[len("local:"):] if self.location.startswith("local:") else self.location
+        target = Path(self._tmp.name) / name
+        try:
+            self._downloader.download_file(f"{remote.rstrip('/')}/{name}", str(target))
+        except OSError as exc:
+            raise OptimizedDatasetError(f"{self.location} has no {name} ({exc})") from None
+        return target
 
 
 class OptimizedSplit:
@@ -72,16 +89,18 @@ class OptimizedSplit:
         self.location = location
         self.option = option
         self.cache_dir = cache_dir
-        folder = local_copy(location, cache_dir)
-        try:
-            self.manifest = read_manifest(folder)
-        except OptimizedDatasetError as exc:
-            raise OptimizedDatasetError(f"{option}: {exc}") from None
-        require_complete(self.manifest, location)
-        self.records = read_jsonl(folder / RECORDS)
-        if len(self.records) != self.manifest["num_videos"]:
-            raise OptimizedDatasetError(f"{option}: {location} lists {len(self.records)} videos in {RECORDS}, its "
-                                        f"manifest {self.manifest['num_videos']}")
+        with _MetaFiles(location, cache_dir) as files:
+            try:
+                self.manifest = read_manifest(files.path(MANIFEST))
+                require_complete(self.manifest, location)  # before the records: an unfinished dataset has none
+                self.records = read_jsonl(files.path(RECORDS))
+            except OptimizedDatasetError as exc:
+                raise OptimizedDatasetError(f"{option}: {exc}") from None
+        if len(self.records) != self.manifest["num_videos"] or \
+                annotations_digest(self.records) != self.manifest["annotations_sha256"]:
+            raise OptimizedDatasetError(f"{option}: {location}: {RECORDS} does not match its manifest ({len(self.records)}"
+                                        f" videos, manifest {self.manifest['num_videos']}, or other captions); "
+                                        f"write the dataset again with `pig-lightning optimize`")
 
     def check(self, **run_settings: Any) -> None:
         check_run_settings(self.manifest, self.location, option=self.option, **run_settings)
@@ -99,7 +118,7 @@ def _item_frames(item: dict[str, Any], location: str, sampler) -> np.ndarray:
 
 def open_stream(location: str, **kwargs: Any):
     """litdata's ``StreamingDataset`` over an optimized dataset (raw items)."""
-    return _litdata().StreamingDataset(location, **kwargs)
+    return litdata_module().StreamingDataset(location, **kwargs)
 
 
 def train_stream(split: OptimizedSplit, num_frames: int, seed: int, sampling: str, frame_positions: str,
@@ -118,7 +137,7 @@ def _train_class():
     """A subclass of litdata's ``StreamingDataset`` (defined on first use: litdata is optional)."""
     global _TRAIN_CLASS
     if _TRAIN_CLASS is None:
-        class StreamingTrainDataset(_litdata().StreamingDataset):
+        class StreamingTrainDataset(litdata_module().StreamingDataset):
             """Items -> frames (training sampling over the stored frames) and one caption, from (seed, epoch, video)."""
 
             def configure(self, split, num_frames, seed, sampling, frame_positions):
@@ -253,7 +272,7 @@ class StreamingVideoTextDataModule(VideoTextDataModule):
                              f"({self.batch_size} x {world} processes)")
         dataset = train_stream(split, self.num_frames, self.seed, self.train_sampling, self.frame_positions,
                                self.max_cache_size)
-        return _litdata().StreamingDataLoader(
+        return litdata_module().StreamingDataLoader(
             dataset, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=self._collator(),
             drop_last=True, pin_memory=self._pin_memory(), persistent_workers=self.num_workers > 0)
 

@@ -30,6 +30,14 @@ def clip_normalise(frames: torch.Tensor) -> torch.Tensor:
     return x.sub_(mean).div_(std)
 
 
+def clip_denormalise(frames: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`clip_normalise`: ``float [..., 3, H, W]`` to ``uint8 [..., H, W, 3]``."""
+    mean = torch.tensor(CLIP_MEAN, device=frames.device).view(3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=frames.device).view(3, 1, 1)
+    pixels = (frames.float() * std + mean).mul_(255).round_().clamp_(0, 255)
+    return pixels.to(torch.uint8).movedim(-3, -1)
+
+
 def to_clip_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """``uint8 [T, H, W, 3]`` frames to CLIP-normalised ``float32 [T, 3, H, W]`` (:func:`clip_normalise`)."""
     x = torch.as_tensor(frames)

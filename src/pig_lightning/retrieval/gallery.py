@@ -16,6 +16,7 @@ file that looks complete. Big collections are embedded in shards (one file each,
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,10 +148,14 @@ def _read_sources(path: Path, text: str | None, count: int) -> list[dict[str, An
         raise ValueError(f"{path}: the gallery metadata 'sources' must list one entry per video ({count})")
     for source in sources:
         if not isinstance(source, dict) or not isinstance(source.get("path"), str) or not all(
-                source.get(key) is None or isinstance(source[key], (int, float)) for key in ("start", "end")):
+                source.get(key) is None or _finite_seconds(source[key]) for key in ("start", "end")):
             raise ValueError(f"{path}: a gallery 'sources' entry must be {{\"path\": str, \"start\": number or null, "
                              f"\"end\": number or null}}, got {str(source)[:100]}")
     return sources
+
+
+def _finite_seconds(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def merge_shards(shards: list[Gallery]) -> Gallery:

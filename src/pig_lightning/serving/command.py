@@ -17,6 +17,7 @@ def prepare(retriever) -> None:
 
     if retriever.embeddings.dtype in (torch.float16, torch.bfloat16):
         retriever.embeddings = retriever.embeddings.float()
+        retriever.gallery.embeddings = retriever.embeddings  # one copy in memory, not the fp16 one beside it
 
 
 def build_parser() -> argparse.ArgumentParser:

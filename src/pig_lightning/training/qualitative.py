@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from pig_lightning.data.transforms import CLIP_MEAN, CLIP_STD, clip_normalise
+from pig_lightning.data.transforms import clip_denormalise, clip_normalise
 from pig_lightning.evaluation.distributed import unique_first
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,16 @@ def video_name(dataset: Any, index: int) -> str:
 
 def display_frames(frames: torch.Tensor) -> np.ndarray:
     """CLIP-normalised ``[T, 3, H, W]`` back to ``uint8 [T, H, W, 3]`` for drawing."""
-    mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(3, 1, 1)
-    pixels = (frames.detach().float().cpu() * std + mean).mul(255).round().clamp(0, 255)
-    return pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return clip_denormalise(frames.detach().cpu()).numpy()
+
+
+def resized(frames: np.ndarray, size: int) -> np.ndarray:
+    """``uint8 [T, H, W, 3]`` to ``size x size`` (antialiased bilinear), for thumbnails."""
+    if frames.shape[1:3] == (size, size):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 class StripFrames:
@@ -113,9 +119,10 @@ class StripFrames:
         self._frames: dict[int, np.ndarray | None] = {}
 
     def get(self, dataset: Any, index: int) -> np.ndarray | None:
-        if index not in self._frames:
-            self._frames[index] = self._decode(dataset, index)
-        return self._frames[index]
+        key = (video_name(dataset, index), index)  # another validation set (validate after fit) is other videos
+        if key not in self._frames:
+            self._frames[key] = self._decode(dataset, index)
+        return self._frames[key]
 
     def _decode(self, dataset: Any, index: int) -> np.ndarray | None:
         from pig_lightning.data.datasets import resolve_video_path
@@ -128,7 +135,7 @@ class StripFrames:
         record = records[index]
         try:
             if hasattr(dataset, "stored_frames"):  # an optimized dataset: frames stored, no video file to decode
-                return dataset.stored_frames(index, self.per_video)
+                return resized(dataset.stored_frames(index, self.per_video), self.size)
             sampler = lambda n: uniform_indices(n, self.per_video)  # noqa: E731
             frames, _ = ClipReader(self.size, resize="squash").read(resolve_video_path(root, record), sampler,
                                                                     record.start, record.end)
