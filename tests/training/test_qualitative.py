@@ -150,8 +150,8 @@ def test_strips_follow_the_validation_set_and_come_at_frame_size():
             self.records = [SimpleNamespace(video_id=f"{name}{i}") for i in range(2)]
             self.video_root, self.shade = ".", shade
 
-        def stored_frames(self, index, count):
-            return np.full((count, 32, 32, 3), self.shade, dtype=np.uint8)
+        def preview_frames(self, index, count, size):
+            return np.full((count, size, size, 3), self.shade, dtype=np.uint8)
 
     strips = StripFrames(size=16, per_video=3)
     first, second = strips.get(Stored("a", 10), 0), strips.get(Stored("b", 200), 0)

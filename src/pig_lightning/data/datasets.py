@@ -169,6 +169,15 @@ class EvalVideoTextDataset(Dataset):
         )
         return frames
 
+    def preview_frames(self, index: int, count: int, size: int) -> np.ndarray:
+        """``count`` uniformly spaced frames of video ``index`` at ``size`` px, for pictures."""
+        from pig_lightning.data.readers import ClipReader
+
+        record = self.records[index]
+        frames, _ = ClipReader(size, resize="squash").read(resolve_video_path(self.video_root, record),
+                                                           lambda n: uniform_indices(n, count), record.start, record.end)
+        return frames
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
         return {

@@ -36,6 +36,7 @@ from pig_lightning.data.optimized_format import (
     require_complete,
 )
 from pig_lightning.data.sampling import make_sampler, uniform_indices
+from pig_lightning.data.transforms import resize_frames
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +174,10 @@ class StreamingEvalDataset(EvalVideoTextDataset):
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_stream": None}
 
-    def stored_frames(self, index: int, count: int) -> np.ndarray:
-        """``count`` of the video's stored frames, uniformly spaced (thumbnails: no video file to decode)."""
-        return _item_frames(self._item(index), self.split.location, lambda n: uniform_indices(n, count))
+    def preview_frames(self, index: int, count: int, size: int) -> np.ndarray:
+        """``count`` of the video's stored frames, uniformly spaced, at ``size`` px (no video file to decode)."""
+        return resize_frames(_item_frames(self._item(index), self.split.location, lambda n: uniform_indices(n, count)),
+                             size)
 
     def read_frames(self, index: int) -> np.ndarray:
         return _item_frames(self._item(index), self.split.location,

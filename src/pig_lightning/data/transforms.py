@@ -38,6 +38,15 @@ def clip_denormalise(frames: torch.Tensor) -> torch.Tensor:
     return pixels.to(torch.uint8).movedim(-3, -1)
 
 
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """``uint8 [T, H, W, 3]`` to ``size x size`` (antialiased bilinear), for pictures of stored frames."""
+    if frames.shape[1:3] == (size, size):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def to_clip_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """``uint8 [T, H, W, 3]`` frames to CLIP-normalised ``float32 [T, 3, H, W]`` (:func:`clip_normalise`)."""
     x = torch.as_tensor(frames)

@@ -102,15 +102,6 @@ def display_frames(frames: torch.Tensor) -> np.ndarray:
     return clip_denormalise(frames.detach().cpu()).numpy()
 
 
-def resized(frames: np.ndarray, size: int) -> np.ndarray:
-    """``uint8 [T, H, W, 3]`` to ``size x size`` (antialiased bilinear), for thumbnails."""
-    if frames.shape[1:3] == (size, size):
-        return frames
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 class StripFrames:
     """A few small frames per video (uniformly spaced), decoded once and kept for the run."""
 
@@ -125,24 +116,14 @@ class StripFrames:
         return self._frames[key]
 
     def _decode(self, dataset: Any, index: int) -> np.ndarray | None:
-        from pig_lightning.data.datasets import resolve_video_path
-        from pig_lightning.data.readers import ClipReader
-        from pig_lightning.data.sampling import uniform_indices
-
-        records, root = getattr(dataset, "records", None), getattr(dataset, "video_root", None)
-        if records is None or root is None:
+        preview = getattr(dataset, "preview_frames", None)  # evaluation datasets: mp4 files or stored frames
+        if preview is None:
             return None
-        record = records[index]
         try:
-            if hasattr(dataset, "stored_frames"):  # an optimized dataset: frames stored, no video file to decode
-                return resized(dataset.stored_frames(index, self.per_video), self.size)
-            sampler = lambda n: uniform_indices(n, self.per_video)  # noqa: E731
-            frames, _ = ClipReader(self.size, resize="squash").read(resolve_video_path(root, record), sampler,
-                                                                    record.start, record.end)
+            return preview(index, self.per_video, self.size)
         except Exception as exc:  # noqa: BLE001 - a picture without frames, never a stopped training
-            log.warning("qualitative images: could not decode %s for its thumbnails: %s", record.video_id, exc)
+            log.warning("qualitative images: could not read %s for its thumbnails: %s", video_name(dataset, index), exc)
             return None
-        return frames
 
 
 # ----- the top-k picture ------------------------------------------------------------------------
