@@ -26,6 +26,14 @@ def table(markdown: Path) -> tuple[list[str], list[list[str]]]:
     return cells[0], [r for r in cells[2:] if len(r) == len(cells[0])]
 
 
+def save(plt, fig, out: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    print(f"wrote {out}")
+    return out
+
+
 def number(cell: str) -> float:
     return float(re.match(r"[\d,.]+", cell).group(0).replace(",", ""))
 
@@ -48,11 +56,7 @@ def tower_costs(doc: Path = ROOT / "docs/tower_costs.md", out: Path = ROOT / "do
     ax.set_title("Online cost per query (ViT-B/32, text encoding excluded)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"wrote {out}")
-    return out
+    return save(plt, fig, out)
 
 
 def loader_throughput(doc: Path = ROOT / "docs/loader_throughput.md", ceiling: Path = ROOT / "docs/loader_ceiling.md",
@@ -79,11 +83,7 @@ def loader_throughput(doc: Path = ROOT / "docs/loader_throughput.md", ceiling: P
     ax.set_title("Loading a training clip: per path, and the DataLoader's ceiling", fontsize=10)
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"wrote {out}")
-    return out
+    return save(plt, fig, out)
 
 
 def eval_and_search_scale(doc: Path = ROOT / "docs/eval_and_search_scale.md",
@@ -112,11 +112,7 @@ def eval_and_search_scale(doc: Path = ROOT / "docs/eval_and_search_scale.md",
     right.set_ylabel("ms per query")
     right.set_title("Search (top-k over an fp16 gallery)", fontsize=10)
     right.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"wrote {out}")
-    return out
+    return save(plt, fig, out)
 
 
 CHARTS = {"tower_costs": tower_costs, "loader_throughput": loader_throughput,

@@ -44,7 +44,7 @@ from pig_lightning.atomic import check_output_file, write_json_atomic
 from pig_lightning.data.annotations import AnnotationError, VideoRecord, iter_json_lines, parse_record
 from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES, check_video_paths, resolve_video_path
 from pig_lightning.data.decoding import VideoDecodeError
-from pig_lightning.data.formats import FORMATS, read_annotations
+from pig_lightning.data.formats import add_format_arguments, format_options, read_annotations
 from pig_lightning.data.readers import ClipReader
 from pig_lightning.data.sampling import uniform_indices
 
@@ -215,11 +215,7 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--annotations", required=True, help="annotation file")
     parser.add_argument("--video_root", required=True, help="folder the video paths are relative to")
-    parser.add_argument("--format", default="jsonl", choices=list(FORMATS), metavar="FORMAT",
-                        help="annotation format (default: jsonl; see `pig-lightning convert --help`)")
-    parser.add_argument("--captions_file", default=None)
-    parser.add_argument("--split", default=None)
-    parser.add_argument("--video_pattern", default=None)
+    add_format_arguments(parser)
     parser.add_argument("--num_frames", type=int, default=12, help="frames a run samples (decoded here)")
     parser.add_argument("--min_frames", type=int, default=None, help="report shorter videos (default: num_frames)")
     parser.add_argument("--tokenizer", default=None, help="check caption lengths with this tokenizer")
@@ -231,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default=None, help="write the JSON report here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    options = {k: getattr(args, k) for k in ("captions_file", "split", "video_pattern") if getattr(args, k)}
+    options = format_options(args)
     try:
         if args.output:
             check_output_file(Path(args.output))

@@ -31,7 +31,7 @@ from pig_lightning.atomic import write_json_atomic
 from pig_lightning.data.annotations import AnnotationError, VideoRecord, write_jsonl
 from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES, check_video_paths, resolve_video_path
 from pig_lightning.data.decoding import VideoDecodeError
-from pig_lightning.data.formats import FORMATS, read_annotations
+from pig_lightning.data.formats import add_format_arguments, format_options, read_annotations
 from pig_lightning.data.optimized_format import (
     FORMAT,
     FRAME_SETTINGS,
@@ -209,11 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--annotations", required=True, help="annotation file of one split")
     parser.add_argument("--video_root", required=True, help="folder the video paths are relative to")
     parser.add_argument("--output", required=True, help="folder of the optimized dataset (resumable)")
-    parser.add_argument("--format", default="jsonl", choices=list(FORMATS), metavar="FORMAT",
-                        help="annotation format (default: jsonl; see `pig-lightning convert --help`)")
-    parser.add_argument("--captions_file", default=None)
-    parser.add_argument("--split", default=None)
-    parser.add_argument("--video_pattern", default=None)
+    add_format_arguments(parser)
     parser.add_argument("--frames_per_video", type=int, default=32,
                         help="uniform frames stored per video; training samples data.num_frames of them "
                              "(jittered), evaluation uniformly. Equal to num_frames: evaluation reads exactly "
@@ -232,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("litdata").setLevel(logging.WARNING)  # its per-part cache notices
-    options = {k: getattr(args, k) for k in ("captions_file", "split", "video_pattern") if getattr(args, k)}
+    options = format_options(args)
     try:
         summary = optimize_dataset(
             args.annotations, args.video_root, args.output, format=args.format, format_options=options,

@@ -23,7 +23,7 @@ import torch
 
 from pig_lightning.data.annotations import read_jsonl
 from pig_lightning.data.datamodule import VideoTextDataModule
-from pig_lightning.data.datasets import EvalVideoTextDataset, check_train_options
+from pig_lightning.data.datasets import EvalVideoTextDataset
 from pig_lightning.data.optimized_format import (
     MANIFEST,
     RECORDS,
@@ -233,16 +233,15 @@ class StreamingVideoTextDataModule(VideoTextDataModule):
                          max_text_length=max_text_length, batch_size=batch_size, eval_batch_size=eval_batch_size,
                          num_workers=num_workers, seed=seed, interpolation=interpolation, resize=resize,
                          train_sampling=train_sampling, frame_positions=frame_positions)
-        check_train_options(train_sampling, "raise", prefix="data.")
-        self.locations = {"train": train_dir, "val": val_dir, "test": test_dir, "predict": predict_dir or test_dir}
-        self.annotations = dict(self.locations)  # what the parent reports and compares (selects_on_test)
+        # the parent's per-split sources (selects_on_test compares them): here dataset locations
+        self.annotations = {"train": train_dir, "val": val_dir, "test": test_dir, "predict": predict_dir or test_dir}
         self.cache_dir = cache_dir
         self.max_cache_size = max_cache_size
         self._splits: dict[str, OptimizedSplit] = {}
 
     def _split(self, split: str) -> OptimizedSplit:
         if split not in self._splits:
-            location = self.locations[split]
+            location = self.annotations[split]
             if location is None:
                 raise ValueError(f"no {split} dataset is configured (data.{split}_dir)")
             opened = OptimizedSplit(location, f"data.{split}_dir", self.cache_dir)
@@ -254,7 +253,7 @@ class StreamingVideoTextDataModule(VideoTextDataModule):
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
         for split in wanted.get(stage, ("train", "val", "test")) if stage else ("train", "val", "test"):
-            if split in self._datasets or self.locations[split] is None:
+            if split in self._datasets or self.annotations[split] is None:
                 continue
             opened = self._split(split)
             self._report_truncation(split, opened.records)
