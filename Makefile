@@ -3,7 +3,8 @@
 #                 shipped pretrained tiny CLIP on the synthetic videos, print both side by side
 #   make test   - create .venv, install, run the test suite
 # Also: make demo-scratch (the from-scratch mean-pooling demo), make pretrained-clip (regenerate the
-# shipped assets/clip-tiny-scenes from stage 1 and check it is bit-identical).
+# shipped assets/clip-tiny-scenes from stage 1 and check it is bit-identical: on a CPU like the one that made
+# it; torch's float kernels round differently on other instruction sets, e.g. AVX-512).
 #
 # TORCH_SPEC pins the torch build. The default is the CPU build our 2-core dev/CI
 # machines carry locally; on a GPU machine pip resolves the same pin to its CUDA build,

@@ -289,7 +289,9 @@ def report(results: dict) -> None:
                 f"Regenerated with `make pretrained-clip` on the same machine with nothing else running: "
                 f"**{regen['seconds'] / 60:.1f} min** (fit + export, the image corpus already written; writing it takes "
                 f"~1 min more); the files are "
-                + ("**bit-identical** to the shipped `assets/clip-tiny-scenes` (`sha256sum -c` passes)."
+                + ("**bit-identical** to the shipped `assets/clip-tiny-scenes` (`sha256sum -c` passes). This holds on "
+                   "a processor like that one (no AVX-512): the image corpus decodes to the same pixels everywhere, "
+                   "but torch's CPU float kernels round differently on other instruction sets."
                    if regen["identical"] else "**not** identical to the shipped ones (see the log)."),
                 "",
             ]

@@ -6,7 +6,7 @@ import pytest
 
 from pig_lightning.data.decoding import PyAVVideoReader, VideoDecodeError
 from pig_lightning.data.sampling import uniform_indices
-from pig_lightning.data.synthetic import write_mp4
+from pig_lightning.data.encoding import write_mp4
 from tests.data.video_factory import write_bad_videos
 
 

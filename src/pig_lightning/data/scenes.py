@@ -30,17 +30,18 @@ from pathlib import Path
 import av
 import numpy as np
 
+from pig_lightning.data.encoding import write_mp4
 from pig_lightning.data.synthetic import (
     _shape_mask,
     build_dataset_folder,
     check_set_sizes,
     run_jobs,
-    write_mp4,
     write_splits,
     write_tokenizer_folder,
 )
 
-FORMAT_VERSION = 1
+IMAGES_FORMAT_VERSION = 1
+VIDEOS_FORMAT_VERSION = 2  # 2: videos encoded losslessly (data/encoding.py)
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
@@ -199,7 +200,7 @@ def make_scene_images(root: str | Path, cfg: SceneImagesConfig | None = None,
         write_splits(tmp, records, ("train", "val"))
         write_tokenizer_folder(tmp / "tokenizer", vocabulary())
 
-    manifest = {"kind": "scene-images", "format_version": FORMAT_VERSION, "config": dataclasses.asdict(cfg)}
+    manifest = {"kind": "scene-images", "format_version": IMAGES_FORMAT_VERSION, "config": dataclasses.asdict(cfg)}
     return build_dataset_folder(root, manifest, write)
 
 
@@ -326,5 +327,5 @@ def make_scene_videos(root: str | Path, cfg: SceneVideosConfig | None = None,
         write_splits(tmp, records)
         write_tokenizer_folder(tmp / "tokenizer", vocabulary())
 
-    manifest = {"kind": "scene-videos", "format_version": FORMAT_VERSION, "config": dataclasses.asdict(cfg)}
+    manifest = {"kind": "scene-videos", "format_version": VIDEOS_FORMAT_VERSION, "config": dataclasses.asdict(cfg)}
     return build_dataset_folder(root, manifest, write)

@@ -7,7 +7,9 @@ tell "A then B" from "B then A". Every video has several paraphrased captions; e
 (first event, second event) combination is used by one video only, so no caption is shared
 between videos or across the train/val/test splits.
 
-The set is deterministic in its parameters (seed included) and written atomically: it is
+The set is deterministic in its parameters (seed included): the videos are encoded losslessly
+(:mod:`pig_lightning.data.encoding`), so they decode to the same frames on every machine, and it
+is written atomically: it is
 built in a temporary folder next to the target and renamed into place with its
 ``manifest.json`` once complete, so an interrupted run never leaves a set that is trusted
 later. An existing folder is reused when its manifest matches the requested parameters.
@@ -26,15 +28,15 @@ from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
 
+from pig_lightning.data.encoding import write_mp4
 from pig_lightning.data.synthetic_tokenizer import write_clip_tokenizer
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: videos encoded losslessly (data/encoding.py)
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
@@ -155,22 +157,6 @@ def render_video(first: Event, second: Event, cfg: SyntheticConfig, rng: np.rand
     return np.stack(frames)
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
-    """Encode ``uint8 [T, H, W, 3]`` frames as H.264 (yuv420p) in an mp4 container."""
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        # One thread keeps the bit stream identical from run to run.
-        stream.codec_context.options = {"crf": "18", "preset": "veryfast", "threads": "1"}
-        for array in frames:
-            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 def _make_one(job: tuple[int, Event, Event, str, SyntheticConfig]) -> None:
     index, first, second, path, cfg = job
     rng = np.random.default_rng([cfg.seed, index, 1])
@@ -247,32 +233,43 @@ def build_dataset_folder(root: str | Path, manifest: dict, write: Callable[[Path
     ``write(tmp)`` fills a temporary folder next to ``root``; it is renamed into place with
     ``manifest.json`` (written last) once complete, so an interrupted run never leaves a set that
     is trusted later. An existing ``root`` with another manifest is refused, naming the keys
-    that differ.
+    that differ, except a set of the same parameters in an older format version: that one is
+    generated again and replaces it (it holds nothing but what this function wrote).
     """
     root = Path(root)
+    outdated = None
     if root.exists():
         existing = read_manifest(root)
         if existing == manifest:
             log.info("reusing the synthetic set in %s", root)
             return root
-        if existing is None:
+        if _older_format_of(existing, manifest):
+            log.warning("%s holds the same synthetic set in format %s; generating format %s in its place",
+                        root, existing.get("format_version"), manifest.get("format_version"))
+            outdated = root
+        elif existing is None:
             raise FileExistsError(
                 f"{root} exists but holds no {MANIFEST}: it is not a complete synthetic set. "
                 "Remove it or choose another folder."
             )
-        old, new = existing.get("config", {}), manifest.get("config", {})
-        diff = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
-        if existing.get("format_version") != manifest.get("format_version"):
-            diff["format_version"] = (existing.get("format_version"), manifest.get("format_version"))
-        raise FileExistsError(
-            f"{root} holds a synthetic set made with other parameters (key: (existing, requested)) {diff}. "
-            "Remove it or choose another folder."
-        )
+        else:
+            old, new = existing.get("config", {}), manifest.get("config", {})
+            diff = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+            if existing.get("format_version") != manifest.get("format_version"):
+                diff["format_version"] = (existing.get("format_version"), manifest.get("format_version"))
+            raise FileExistsError(
+                f"{root} holds a synthetic set made with other parameters (key: (existing, requested)) {diff}. "
+                "Remove it or choose another folder."
+            )
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
         write(tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if outdated is not None:  # set the old one aside first: a folder cannot replace a full one
+            aside = Path(tempfile.mkdtemp(prefix=f".{root.name}.outdated-", dir=root.parent))
+            os.replace(outdated, aside / root.name)
+            shutil.rmtree(aside, ignore_errors=True)
         try:
             os.replace(tmp, root)
         except OSError:
@@ -284,6 +281,17 @@ def build_dataset_folder(root: str | Path, manifest: dict, write: Callable[[Path
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
+
+
+def _older_format_of(existing: dict | None, manifest: dict) -> bool:
+    """Whether ``existing`` is the manifest of the same set (same kind and parameters) written by an
+    older format version."""
+    if not existing:
+        return False
+    same = {k: v for k, v in existing.items() if k != "format_version"} == {
+        k: v for k, v in manifest.items() if k != "format_version"}
+    older = existing.get("format_version", 0)
+    return same and isinstance(older, int) and older < manifest.get("format_version", 0)
 
 
 def run_jobs(func: Callable, jobs: list, num_workers: int | None, what: str) -> None:
