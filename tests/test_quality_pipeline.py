@@ -142,3 +142,21 @@ def test_compare_refuses_a_folder_without_a_report(tmp_path, capsys):
         main(["compare", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "no test report" in capsys.readouterr().err
+
+
+def test_pig_logs_its_pseudo_query_diagnostics_at_every_validation_and_in_the_test_report(finetuned):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    metrics = _metrics(finetuned["pig"])
+    names = ("diag/text2pseudo_query/R@1", "diag/text2video_cls/R@1", "diag/pseudo_query/cos_gap")
+    for name in names:
+        assert name in metrics, sorted(metrics)
+    assert 0 <= metrics["diag/text2pseudo_query/R@1"] <= 100
+    assert abs(metrics["diag/pseudo_query/cos_own"] - metrics["diag/pseudo_query/cos_other"]
+               - metrics["diag/pseudo_query/cos_gap"]) < 1e-5
+    events = EventAccumulator(str(finetuned["pig"]))
+    events.Reload()
+    for name in names:  # one value per validation (3 epochs)
+        assert len(events.Scalars(f"val/{name}")) == 3, name
+    # a tower without an offline query logs none of them
+    assert not any(k.startswith("diag/") for k in _metrics(finetuned["from_pretrained"]))

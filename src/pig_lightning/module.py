@@ -341,8 +341,8 @@ class RetrievalModule(L.LightningModule):
         self._eval = EvaluationCollector()
 
     def _eval_step(self, batch: dict[str, torch.Tensor]) -> None:
-        self._eval.add(batch, self.encode_videos(batch["frames"]),
-                       self.encode_texts(batch["input_ids"], batch["attention_mask"]))
+        video_emb, extras = self.tower.evaluation_outputs(batch["frames"])
+        self._eval.add(batch, video_emb, self.encode_texts(batch["input_ids"], batch["attention_mask"]), extras)
 
     def compute_eval_metrics(self) -> dict[str, float]:
         """Metrics over everything seen since the evaluation epoch started (all ranks)."""

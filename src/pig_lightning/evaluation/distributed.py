@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from pig_lightning.evaluation.diagnostics import offline_query_diagnostics
 from pig_lightning.evaluation.metrics import (
     DSLSimilarity,
     EmbeddingSimilarity,
@@ -79,16 +80,23 @@ class EvaluationCollector:
 
     def __init__(self) -> None:
         self.parts: dict[str, list[torch.Tensor]] = {name: [] for name in FIELDS}
+        self.extras: dict[str, list[torch.Tensor]] = {}  # per-video diagnostics (evaluation/diagnostics.py)
 
-    def add(self, batch: dict[str, torch.Tensor], video_emb: torch.Tensor, text_emb: torch.Tensor) -> None:
+    def add(self, batch: dict[str, torch.Tensor], video_emb: torch.Tensor, text_emb: torch.Tensor,
+            extras: dict[str, torch.Tensor] | None = None) -> None:
         self.parts["video_index"].append(batch["video_index"].cpu())
         self.parts["video_emb"].append(video_emb.float().cpu())
         self.parts["text_index"].append(batch["text_index"].cpu())
         self.parts["text_video"].append(batch["video_index"][batch["text_video"]].cpu())
         self.parts["text_emb"].append(text_emb.float().cpu())
+        for name, value in (extras or {}).items():
+            self.extras.setdefault(name, []).append(value.detach().float().cpu())
 
     def local(self) -> dict[str, torch.Tensor]:
         return {name: torch.cat(parts) for name, parts in self.parts.items()}
+
+    def local_extras(self) -> dict[str, torch.Tensor]:
+        return {f"extra/{name}": torch.cat(parts) for name, parts in self.extras.items()}
 
 
 def evaluate(collected: EvaluationCollector, score: Score, kind: str, device: torch.device | str,
@@ -96,8 +104,8 @@ def evaluate(collected: EvaluationCollector, score: Score, kind: str, device: to
     """Metrics of the whole evaluation set (the same on every process) and the per-query ranks."""
     if distributed() and kind == "single-tower":
         return _evaluate_sharded(collected.local(), score, device, v2t_protocol, dsl)
-    local = collected.local()
-    data, _ = gather_rows({k: local[k] for k in ("video_index", "video_emb")}, device)
+    local, extras = collected.local(), collected.local_extras()
+    data, _ = gather_rows({**{k: local[k] for k in ("video_index", "video_emb")}, **extras}, device)
     texts_data, _ = gather_rows({k: local[k] for k in ("text_index", "text_video", "text_emb")}, device)
     data.update(texts_data)
     # Distributed samplers pad with duplicates: keep the first copy of every index, in order.
@@ -110,7 +118,11 @@ def evaluate(collected: EvaluationCollector, score: Score, kind: str, device: to
     sim = EmbeddingSimilarity(texts.to(device), videos.to(device), score)
     ranks = retrieval_ranks(sim, text_video, v2t_protocol)
     dsl_ranks = retrieval_ranks(DSLSimilarity(sim), text_video, v2t_protocol) if dsl else None
-    return summarise(ranks, dsl_ranks, video_index, text_index, text_video)
+    metrics, per_query = summarise(ranks, dsl_ranks, video_index, text_index, text_video)
+    if extras:
+        metrics.update(offline_query_diagnostics(
+            texts.to(device), text_video, {k.removeprefix("extra/"): data[k][first].to(device) for k in extras}))
+    return metrics, per_query
 
 
 def summarise(ranks: dict[str, torch.Tensor], dsl_ranks: dict[str, torch.Tensor] | None, video_index: torch.Tensor,

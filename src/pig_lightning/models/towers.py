@@ -69,6 +69,11 @@ class Tower(nn.Module, ABC):
                          attention_mask: torch.Tensor) -> TrainingOutputs:
         return TrainingOutputs(self.encode_texts(input_ids, attention_mask), self.encode_videos(frames))
 
+    def evaluation_outputs(self, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``encode_videos(frames)`` and named per-video vectors for diagnostics
+        (:mod:`pig_lightning.evaluation.diagnostics`); none by default."""
+        return self.encode_videos(frames), {}
+
     def initialise_missing(self, missing: set[str]) -> set[str]:
         """Called after loading weights (``model.init_checkpoint``) that lacked ``missing``
         (names relative to the tower). A tower rebuilds the parts it can derive from the loaded
@@ -221,16 +226,29 @@ class PIGTower(DotProductTower):
 
     def video_outputs(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(video embedding [B, D] normalised, pseudo-query [B, D] or None without a generator)``."""
+        return self._video_parts(frames)[:2]
+
+    def _video_parts(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """The video embedding, the pseudo-query (or None) and the un-fused video CLS ``[B, D]``."""
         out = self.backbone.forward_video(frames)
         summary = out.global_and_frame_cls()  # [B, 4 + T, D]
         if self.generator is None:  # query "video_cls"
-            return F.normalize(self.fusion(summary[:, 0], summary), dim=-1), None
+            return F.normalize(self.fusion(summary[:, 0], summary), dim=-1), None, summary[:, 0]
         pseudo_query = self.generator(torch.cat([summary, self.select_tokens(out)], dim=1))
         fused = self.fusion(pseudo_query, summary)
-        return F.normalize(fused, dim=-1), pseudo_query
+        return F.normalize(fused, dim=-1), pseudo_query, summary[:, 0]
 
     def encode_videos(self, frames: torch.Tensor) -> torch.Tensor:
         return self.video_outputs(frames)[0]
+
+    def evaluation_outputs(self, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The stored vector, and for diagnostics the pseudo-query and the un-fused video CLS
+        (normalised): does the offline query depend on the video (evaluation/diagnostics.py)?"""
+        video_emb, pseudo_query, video_cls = self._video_parts(frames)
+        extras = {"video_cls": F.normalize(video_cls, dim=-1)}
+        if pseudo_query is not None:
+            extras["pseudo_query"] = F.normalize(pseudo_query, dim=-1)
+        return video_emb, extras
 
     def training_outputs(self, frames: torch.Tensor, input_ids: torch.Tensor,
                          attention_mask: torch.Tensor) -> TrainingOutputs:
