@@ -8,8 +8,11 @@ to (``pig-lightning export``): it holds the same vocabulary.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pig_lightning.data.datamodule import VideoTextDataModule
-from pig_lightning.data.scenes import SceneImagesConfig, SceneVideosConfig, make_scene_images, make_scene_videos
+from pig_lightning.data.scene_plans import SceneVideosConfig
+from pig_lightning.data.scenes import SceneImagesConfig, make_scene_images, make_scene_videos
 
 
 class SceneImagesDataModule(VideoTextDataModule):
@@ -63,9 +66,13 @@ class SceneVideosDataModule(VideoTextDataModule):
 
     Args:
         root: folder of the set (written on first use).
+        setting: what the captions say: ``"parts"`` (each names a different part of the video) or
+            ``"salient"`` (all name the video's salient events); see
+            :mod:`~pig_lightning.data.scene_plans`. Give each setting its own ``root``.
         num_train, num_val, num_test, events_per_video, events_per_caption, captions_per_video,
-            distractor, frame_size, frames_per_event, synthetic_seed: the set
-            (:class:`~pig_lightning.data.scenes.SceneVideosConfig`).
+            distractor, frame_size, frames_per_event, synthetic_seed, salient_events,
+            detail_probability, salient_size, minor_size, hard_negatives: the set
+            (:class:`~pig_lightning.data.scene_plans.SceneVideosConfig`).
         tokenizer: default ``<root>/tokenizer``; the stage-1 export folder holds the same one.
         Other arguments: as :class:`~pig_lightning.data.datamodule.VideoTextDataModule`.
     """
@@ -83,6 +90,12 @@ class SceneVideosDataModule(VideoTextDataModule):
         frame_size: int = 64,
         frames_per_event: int = 10,
         synthetic_seed: int = 0,
+        setting: Literal["parts", "salient"] = "parts",
+        salient_events: int = 2,
+        detail_probability: float = 0.2,
+        salient_size: float = 0.32,
+        minor_size: float = 0.2,
+        hard_negatives: bool = True,
         tokenizer: str | None = None,
         num_frames: int = 8,
         image_size: int = 32,
@@ -96,7 +109,9 @@ class SceneVideosDataModule(VideoTextDataModule):
         cfg = SceneVideosConfig(
             num_train=num_train, num_val=num_val, num_test=num_test, events_per_video=events_per_video,
             events_per_caption=events_per_caption, captions_per_video=captions_per_video, distractor=distractor,
-            frame_size=frame_size, frames_per_event=frames_per_event, seed=synthetic_seed,
+            frame_size=frame_size, frames_per_event=frames_per_event, seed=synthetic_seed, setting=setting,
+            salient_events=salient_events, detail_probability=detail_probability, salient_size=salient_size,
+            minor_size=minor_size, hard_negatives=hard_negatives,
         )
         root_path = make_scene_videos(root, cfg)
         super().__init__(

@@ -9,11 +9,10 @@ tokenizer, so a CLIP pretrained on the images (stage 1) can be fine-tuned on the
   left and a small blue cross at the top"). No motion: motion is what video fine-tuning learns.
 * **Videos** (where fine-grained interaction can matter): ``events_per_video`` events in
   sequence, each a coloured shape moving in one direction, plus a small static *distractor*
-  object that no caption mentions. Every caption names only ``events_per_caption`` of the
-  events (in their order), and different captions of one video name different ones — real
-  captions describe part of what a video shows, which is where text-conditioned pooling
-  (X-Pool) beats mean pooling. Within an evaluation split no two videos share a captioned
-  event combination, so every query has one right answer.
+  object that no caption mentions. What the captions say is the *setting*
+  (:mod:`pig_lightning.data.scene_plans`): in ``parts`` each caption names a different part of
+  the video; in ``salient`` every caption names the video's big (salient) events and small minor
+  events are other videos' salient ones. In both, every query has exactly one right video.
 
 Layout of a generated folder: ``images/*.jpg`` or ``videos/*.mp4``, ``{split}.jsonl`` in the
 generic annotation format (with the scene description under ``meta``), ``tokenizer/`` and
@@ -31,6 +30,26 @@ import av
 import numpy as np
 
 from pig_lightning.data.encoding import write_mp4
+from pig_lightning.data.scene_plans import Event, SceneVideosConfig, plan_videos
+from pig_lightning.data.scene_world import (
+    COLOURS,
+    EVENT_JOINERS,
+    EVENT_TEMPLATES,
+    IMAGE_JOINERS,
+    OBJECT_TEMPLATES,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    MOTIONS,
+    ImageObject,
+    vocabulary,
+)
+
+__all__ = [  # the world's words are re-exported: callers find the whole synthetic world here
+    "COLOURS", "EVENT_JOINERS", "EVENT_TEMPLATES", "IMAGE_JOINERS", "MOTIONS", "OBJECT_TEMPLATES", "POSITIONS",
+    "SHAPES", "SIZES", "SceneImagesConfig", "SceneVideosConfig", "make_scene_images", "make_scene_videos",
+    "render_image", "render_planned", "render_scene_video", "vocabulary", "write_jpeg",
+]
 from pig_lightning.data.synthetic import (
     _shape_mask,
     build_dataset_folder,
@@ -42,46 +61,6 @@ from pig_lightning.data.synthetic import (
 
 IMAGES_FORMAT_VERSION = 1
 VIDEOS_FORMAT_VERSION = 2  # 2: videos encoded losslessly (data/encoding.py)
-
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (230, 40, 40),
-    "green": (40, 200, 60),
-    "blue": (50, 90, 255),
-    "yellow": (240, 220, 40),
-    "white": (245, 245, 245),
-    "purple": (170, 50, 210),
-}
-SHAPES = ("circle", "square", "triangle", "cross")
-SIZES: dict[str, float] = {"small": 0.2, "big": 0.32}  # side as a fraction of the frame
-POSITIONS: dict[str, tuple[float, float]] = {  # centre as a fraction of the frame
-    "on the left": (0.22, 0.5),
-    "on the right": (0.78, 0.5),
-    "at the top": (0.5, 0.22),
-    "at the bottom": (0.5, 0.78),
-    "in the middle": (0.5, 0.5),
-}
-MOTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
-
-OBJECT_TEMPLATES = ("a {size} {colour} {shape} {position}", "a {colour} {shape} {position}",
-                    "{position} a {size} {colour} {shape}")
-IMAGE_JOINERS = ("{a} and {b}", "{a}, {b}", "{a} next to {b}", "there is {a} and {b}")
-EVENT_TEMPLATES = ("a {colour} {shape} moves {motion}", "the {colour} {shape} goes {motion}",
-                   "a {shape} in {colour} slides {motion}")
-EVENT_JOINERS = ("{a}, then {b}", "first {a} and later {b}", "{a} before {b}", "{b} after {a}")
-
-ImageObject = tuple[str, str, str, str]  # colour, shape, size, position
-Event = tuple[str, str, str]  # colour, shape, motion
-
-
-def vocabulary() -> list[str]:
-    """Every word of every caption the two sets can contain (one tokenizer for both)."""
-    words = set(COLOURS) | set(SHAPES) | set(SIZES) | set(MOTIONS)
-    for phrase in POSITIONS:
-        words |= set(phrase.split())
-    for template in OBJECT_TEMPLATES + IMAGE_JOINERS + EVENT_TEMPLATES + EVENT_JOINERS:
-        words |= {w for w in template.replace(",", " ").split() if not w.startswith("{")}
-    return sorted(words)
-
 
 def _draw(img: np.ndarray, shape: str, side: float, cx: float, cy: float, rgb: np.ndarray) -> None:
     size = img.shape[0]
@@ -205,44 +184,23 @@ def make_scene_images(root: str | Path, cfg: SceneImagesConfig | None = None,
 
 
 # ----- videos ----------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class SceneVideosConfig:
-    """Parameters of the multi-event video set (stage-2 fine-tuning and evaluation)."""
-
-    num_train: int = 1200
-    num_val: int = 100
-    num_test: int = 200
-    events_per_video: int = 4
-    events_per_caption: int = 2
-    captions_per_video: int = 4
-    distractor: bool = True
-    frame_size: int = 64
-    frames_per_event: int = 10
-    fps: int = 8
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_set_sizes(self, ("num_train", "num_val", "num_test"))
-        if not 1 <= self.events_per_caption <= self.events_per_video:
-            raise ValueError(f"events_per_caption must be in [1, events_per_video], got {self.events_per_caption}")
-        subsets = len(list(itertools.combinations(range(self.events_per_video), self.events_per_caption)))
-        if not 1 <= self.captions_per_video <= subsets:
-            raise ValueError(f"captions_per_video must be in [1, {subsets}] (distinct event subsets), "
-                             f"got {self.captions_per_video}")
-
-
 def render_scene_video(events: list[Event], distractor: ImageObject | None, cfg: SceneVideosConfig,
-                       rng: np.random.Generator) -> np.ndarray:
+                       rng: np.random.Generator, sizes: list[str] | None = None) -> np.ndarray:
     """``uint8 [events x frames_per_event, H, W, 3]``: the events one after the other, the
-    distractor (if any) still in its corner the whole time."""
+    distractor (if any) still in its corner the whole time. ``sizes`` (``"big"`` / ``"small"`` per
+    event, the ``salient`` setting) draws each object at ``cfg.salient_size`` / ``cfg.minor_size``
+    (+-10 %); without it, sides are drawn from 0.22-0.3 of the frame (``parts``)."""
     fs, n = cfg.frame_size, cfg.frames_per_event
     background = _background(fs, rng)
     if distractor is not None:
         corner = [(0.12, 0.12), (0.88, 0.12), (0.12, 0.88), (0.88, 0.88)][rng.integers(4)]
         _draw(background, distractor[1], 0.16 * fs, corner[0] * fs, corner[1] * fs, _colour(distractor[0], rng))
     frames = []
-    for colour, shape, motion in events:
-        side = rng.uniform(0.22, 0.3) * fs
+    for k_event, (colour, shape, motion) in enumerate(events):
+        if sizes is None:
+            side = rng.uniform(0.22, 0.3) * fs
+        else:
+            side = (cfg.salient_size if sizes[k_event] == "big" else cfg.minor_size) * rng.uniform(0.9, 1.1) * fs
         travel = rng.uniform(0.25, 0.32) * fs
         cx0 = fs / 2 + rng.uniform(-0.05, 0.05) * fs
         cy0 = fs / 2 + rng.uniform(-0.05, 0.05) * fs
@@ -256,61 +214,18 @@ def render_scene_video(events: list[Event], distractor: ImageObject | None, cfg:
     return np.stack(frames)
 
 
-def event_phrase(event: Event, rng: np.random.Generator) -> str:
-    colour, shape, motion = event
-    return EVENT_TEMPLATES[rng.integers(len(EVENT_TEMPLATES))].format(colour=colour, shape=shape, motion=motion)
-
-
-def scene_caption(events: list[Event], rng: np.random.Generator) -> str:
-    """A caption naming ``events`` (already in video order)."""
-    phrases = [event_phrase(e, rng) for e in events]
-    text = phrases[0]
-    for phrase in phrases[1:]:
-        text = EVENT_JOINERS[rng.integers(len(EVENT_JOINERS))].format(a=text, b=phrase)
-    return text
-
-
-def _plan_videos(cfg: SceneVideosConfig) -> list[dict]:
-    rng = np.random.default_rng([cfg.seed, 0])
-    events = list(itertools.product(COLOURS, SHAPES, MOTIONS))
-    subsets = list(itertools.combinations(range(cfg.events_per_video), cfg.events_per_caption))
-    records = []
-    splits = ["train"] * cfg.num_train + ["val"] * cfg.num_val + ["test"] * cfg.num_test
-    used: dict[str, set] = {}  # per evaluation split: captioned event combinations already taken
-    for index, split in enumerate(splits):
-        for _attempt in range(1000):
-            # consecutive events differ in colour and shape, so the cut between them is visible
-            chosen: list[Event] = []
-            while len(chosen) < cfg.events_per_video:
-                e = events[rng.integers(len(events))]
-                if not chosen or (e[0] != chosen[-1][0] and e[1] != chosen[-1][1]):
-                    chosen.append(e)
-            picked = [subsets[i] for i in rng.choice(len(subsets), cfg.captions_per_video, replace=False)]
-            keys = {tuple(chosen[i] for i in subset) for subset in picked}
-            if split == "train" or not keys & used.setdefault(split, set()):
-                break
-        else:
-            raise RuntimeError(f"could not draw a video with unique captions for split {split}: make the split smaller")
-        if split != "train":
-            used[split] |= keys
-        distractor = None
-        if cfg.distractor:
-            colour = list(COLOURS)[rng.integers(len(COLOURS))]
-            distractor = (colour, SHAPES[rng.integers(len(SHAPES))], "small", "corner")
-        captions = [scene_caption([chosen[i] for i in subset], rng) for subset in picked]
-        records.append({
-            "split": split, "video_id": f"scene{index:05d}", "video": f"videos/scene{index:05d}.mp4",
-            "captions": captions, "events": [list(e) for e in chosen],
-            "captioned": [list(s) for s in picked], "distractor": list(distractor) if distractor else None,
-        })
-    return records
-
-
-def _make_video(job: tuple[int, list, list | None, str, SceneVideosConfig]) -> None:
-    index, events, distractor, path, cfg = job
+def render_planned(record: dict, index: int, cfg: SceneVideosConfig) -> np.ndarray:
+    """The frames of the ``index``-th record of :func:`~pig_lightning.data.scene_plans.plan_videos`
+    (also what its written file decodes to, up to the 4:2:0 conversion)."""
     rng = np.random.default_rng([cfg.seed, index, 1])
-    frames = render_scene_video([tuple(e) for e in events], tuple(distractor) if distractor else None, cfg, rng)
-    write_mp4(Path(path), frames, cfg.fps)
+    distractor = record.get("distractor")
+    return render_scene_video([tuple(e) for e in record["events"]], tuple(distractor) if distractor else None, cfg,
+                              rng, record.get("sizes"))
+
+
+def _make_video(job: tuple[int, dict, str, SceneVideosConfig]) -> None:
+    index, record, path, cfg = job
+    write_mp4(Path(path), render_planned(record, index, cfg), cfg.fps)
 
 
 def make_scene_videos(root: str | Path, cfg: SceneVideosConfig | None = None,
@@ -320,9 +235,9 @@ def make_scene_videos(root: str | Path, cfg: SceneVideosConfig | None = None,
     cfg = cfg or SceneVideosConfig()
 
     def write(tmp: Path) -> None:
-        records = _plan_videos(cfg)
+        records = plan_videos(cfg)
         (tmp / "videos").mkdir()
-        jobs = [(i, r["events"], r["distractor"], str(tmp / r["video"]), cfg) for i, r in enumerate(records)]
+        jobs = [(i, r, str(tmp / r["video"]), cfg) for i, r in enumerate(records)]
         run_jobs(_make_video, jobs, num_workers, f"writing {len(jobs)} synthetic scene videos to {root}")
         write_splits(tmp, records)
         write_tokenizer_folder(tmp / "tokenizer", vocabulary())

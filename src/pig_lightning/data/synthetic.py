@@ -233,8 +233,8 @@ def build_dataset_folder(root: str | Path, manifest: dict, write: Callable[[Path
     ``write(tmp)`` fills a temporary folder next to ``root``; it is renamed into place with
     ``manifest.json`` (written last) once complete, so an interrupted run never leaves a set that
     is trusted later. An existing ``root`` with another manifest is refused, naming the keys
-    that differ, except a set of the same parameters in an older format version: that one is
-    generated again and replaces it (it holds nothing but what this function wrote).
+    that differ, except a set of the same kind in an older format version: that one is generated
+    again and replaces it (its manifest shows it holds nothing but what this function wrote).
     """
     root = Path(root)
     outdated = None
@@ -244,8 +244,8 @@ def build_dataset_folder(root: str | Path, manifest: dict, write: Callable[[Path
             log.info("reusing the synthetic set in %s", root)
             return root
         if _older_format_of(existing, manifest):
-            log.warning("%s holds the same synthetic set in format %s; generating format %s in its place",
-                        root, existing.get("format_version"), manifest.get("format_version"))
+            log.warning("%s holds a synthetic set in the older format %s (%s); generating format %s in its place",
+                        root, existing.get("format_version"), existing.get("config"), manifest.get("format_version"))
             outdated = root
         elif existing is None:
             raise FileExistsError(
@@ -284,14 +284,13 @@ def build_dataset_folder(root: str | Path, manifest: dict, write: Callable[[Path
 
 
 def _older_format_of(existing: dict | None, manifest: dict) -> bool:
-    """Whether ``existing`` is the manifest of the same set (same kind and parameters) written by an
-    older format version."""
+    """Whether ``existing`` is the manifest of a set of the same kind written by an older format
+    version (whose parameters may have had other names)."""
     if not existing:
         return False
-    same = {k: v for k, v in existing.items() if k != "format_version"} == {
-        k: v for k, v in manifest.items() if k != "format_version"}
     older = existing.get("format_version", 0)
-    return same and isinstance(older, int) and older < manifest.get("format_version", 0)
+    return (existing.get("kind") == manifest.get("kind") and isinstance(older, int)
+            and older < manifest.get("format_version", 0))
 
 
 def run_jobs(func: Callable, jobs: list, num_workers: int | None, what: str) -> None:
