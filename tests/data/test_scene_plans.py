@@ -109,3 +109,15 @@ def test_a_salient_set_is_written_and_read(tmp_path):
     assert batch["frames"].shape == (4, 8, 32, 32, 3)
     manifest = (Path(tmp_path / "salient") / "manifest.json").read_text()
     assert '"setting": "salient"' in manifest
+
+
+def test_every_caption_fits_the_quality_recipes_text_length():
+    import yaml
+
+    from pig_lightning.loading import load_tokenizer
+
+    root = Path(__file__).resolve().parents[2]
+    limit = yaml.safe_load((root / "conf/quality/pig.yaml").read_text())["data"]["init_args"]["max_text_length"]
+    tokenizer = load_tokenizer(str(root / "assets/clip-tiny-scenes"))
+    longest = max(len(tokenizer(c)["input_ids"]) for plan in PLANS.values() for r in plan for c in r["captions"])
+    assert longest <= limit, (longest, limit)
