@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pig_lightning.data import VideoTextDataModule
-from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower, XPoolTower
+from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower, PIGTower, VideoProxyBackbone, XPoolTower
 from pig_lightning.module import RetrievalModule
 
 from .conftest import TINY_CLIP
@@ -31,12 +31,14 @@ def validate(module, dm, devices: int) -> dict[str, float]:
     return trainer.validate(module, datamodule=dm, verbose=False)[0]
 
 
-@pytest.mark.parametrize("tower_cls", [MeanPoolingTower, XPoolTower], ids=["two-tower", "single-tower"])
+@pytest.mark.parametrize("tower_cls", [MeanPoolingTower, XPoolTower, PIGTower], ids=["two-tower", "single-tower", "hybrid"])
 def test_one_and_two_processes_agree(synthetic_root, tmp_path, tower_cls):
     torch.manual_seed(0)
-    backbone = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=f"{synthetic_root}/tokenizer", image_size=32,
-                                 max_text_length=20)
-    module = RetrievalModule(tower_cls(backbone, num_frames=3), dsl=True, write_reports=False)
+    backbone_cls = VideoProxyBackbone if tower_cls is PIGTower else FrameCLIPBackbone
+    backbone = backbone_cls(config=TINY_CLIP, tokenizer=f"{synthetic_root}/tokenizer", image_size=32,
+                            max_text_length=20)
+    extra = {"num_selected": 4} if tower_cls is PIGTower else {}
+    module = RetrievalModule(tower_cls(backbone, num_frames=3, **extra), dsl=True, write_reports=False)
     dm = VideoTextDataModule(video_root=synthetic_root, val_annotations=subset(synthetic_root, tmp_path, 9),
                              tokenizer=f"{synthetic_root}/tokenizer", num_frames=3, image_size=32,
                              max_text_length=20, eval_batch_size=2, num_workers=0)
@@ -45,6 +47,8 @@ def test_one_and_two_processes_agree(synthetic_root, tmp_path, tower_cls):
     assert one["val/num_videos"] == two["val/num_videos"] == 9
     assert one["val/num_texts"] == two["val/num_texts"] == 27
     assert "val/dsl/t2v/R@1" in two  # DSL too: for the single tower it is computed on the shards
+    if tower_cls is PIGTower:  # the pseudo-query diagnostics are gathered and deduplicated like the videos
+        assert {"val/diag/text2pseudo_query/R@1", "val/diag/pseudo_query/cos_gap"} <= set(two)
     for key in one:
         assert two[key] == pytest.approx(one[key], abs=1e-6), key
 
