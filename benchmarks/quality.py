@@ -19,42 +19,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from quality_protocol import ABLATIONS, RECORDS, SALIENT_PARAMS, TOWERS, frozen, load_records, search
 from report import ROOT
 
 RUNS = ROOT / "runs" / "quality"  # TensorBoard logs and checkpoints (not committed)
-RECORDS = ROOT / "docs" / "quality_runs"  # one JSON per run (committed)
 SHIPPED = "assets/clip-tiny-scenes"  # stage 1's output, shipped; what conf/quality/<tower>.yaml start from
 EXPORTED = "data/quality_clip"  # where a stage-1 run here is exported, to compare with the shipped one
 SEEDS = (0, 1, 2)
-TOWERS = {  # name -> (label, kind)
-    "meanp": ("CLIP4Clip meanP", "two-tower"),
-    "seqtransf": ("CLIP4Clip seqTransf", "two-tower"),
-    "clipvip": ("CLIP-ViP", "two-tower"),
-    "pig": ("PIG", "hybrid"),
-    "xpool": ("X-Pool", "single-tower"),
-}
-PIG = "--model.tower.init_args."
-ABLATIONS = {  # name -> (label, extra arguments on conf/quality/pig.yaml); run in the salient setting
-    "pig_video_cls": ("no generator: fusion queried by the video CLS", [PIG + "query", "video_cls"]),
-    "pig_no_recon": ("no reconstruction loss", [PIG + "recon_weight", "0"]),
-    "pig_detach_text": ("reconstruction target detached", [PIG + "recon_detach_text", "true"]),
-    "pig_random_generator": ("generator randomly initialised", [PIG + "generator_init", "random"]),
-}
-# The salient setting's parameter sets, in the order docs/quality.md fixed before the runs; FROZEN
-# names the one the validity runs chose (None until they have).
-SALIENT_PARAMS = {
-    "A": {"detail_probability": 0.2, "minor_size": 0.2},
-    "B": {"detail_probability": 0.1, "minor_size": 0.16},
-    "C": {"detail_probability": 0.0, "minor_size": 0.14},
-    "D": {"detail_probability": 0.35, "minor_size": 0.24},
-}
-FROZEN: str | None = None
 PARALLEL = {"jobs": 1}  # runs at once; with more than one, each runs on one thread
 
 
@@ -64,7 +42,7 @@ def setting_key(setting: str, params: str | None) -> str:
         return "parts"
     if params not in SALIENT_PARAMS:
         raise SystemExit(f"--params must be one of {', '.join(SALIENT_PARAMS)} for the salient setting "
-                         f"(none is frozen yet: the validity runs choose it, see docs/quality.md), got {params!r}")
+                         f"(none is frozen yet: run --validity, see docs/quality.md), got {params!r}")
     return f"salient_{params}"
 
 
@@ -109,6 +87,12 @@ def scalars(version: Path) -> dict[str, list[float]]:
     return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
+def best_epoch(checkpoint: str | None) -> int | None:
+    """The 1-based epoch of a ``best-epochNNN-stepMMM.ckpt`` checkpoint (Lightning counts from 0)."""
+    found = re.search(r"epoch(\d+)", Path(checkpoint or "").name)
+    return int(found.group(1)) + 1 if found else None
+
+
 def record_path(key: str, name: str, seed: int) -> Path:
     return RECORDS / key / f"{name}_s{seed}.json"
 
@@ -131,7 +115,7 @@ def stage2(key: str, name: str, config: str, extra: list[str], seed: int) -> Non
     curves = scalars(version)
     entry = {
         "setting": key, "name": name, "seed": seed, "seconds": seconds, "step0_seconds": step0_seconds,
-        "metrics": report["metrics"], "epoch": report["epoch"], "checkpoint": report["checkpoint"],
+        "metrics": report["metrics"], "best_epoch": best_epoch(report["checkpoint"]), "checkpoint": report["checkpoint"],
         "step0": {k: v for k, v in step0.items() if k.startswith(("t2v/", "v2t/", "diag/"))},
         "curves": {tag.removeprefix("val/"): values for tag, values in curves.items()
                    if tag.startswith("val/") and ("R@1" in tag or "cos_gap" in tag)},
@@ -146,7 +130,7 @@ def stage2(key: str, name: str, config: str, extra: list[str], seed: int) -> Non
     tmp.write_text(json.dumps(entry, indent=1))
     tmp.replace(path)
     print(f"{run_name}: step 0 {step0['t2v/R@1']:.1f} -> test t2v R@1 {report['metrics']['t2v/R@1']:.1f} "
-          f"(best epoch {report['epoch']}, {seconds:.0f} s)", flush=True)
+          f"(best epoch {entry['best_epoch']}, {seconds:.0f} s)", flush=True)
 
 
 def stage1(adopt: str | None) -> None:
@@ -171,11 +155,28 @@ def stage1(adopt: str | None) -> None:
     (RECORDS / "stage1.json").write_text(json.dumps(entry, indent=1))
 
 
+def validity_search() -> None:
+    """Seed-0 runs of meanP and X-Pool (then CLIP-ViP) on the parameter set the fixed order names next."""
+    while True:
+        params, state = search(load_records())
+        print(f"validity search: set {params}: {state}", flush=True)
+        if params is None or state == "valid":
+            return
+        names = ["meanp", "xpool"] if state == "needs meanp/xpool" else ["clipvip"]
+        PARALLEL["jobs"] = min(PARALLEL["jobs"], len(names))  # a run alone keeps every thread
+        with ThreadPoolExecutor(PARALLEL["jobs"]) as pool:
+            for future in [pool.submit(stage2, f"salient_{params}", n, f"conf/quality/{n}.yaml", [], 0) for n in names]:
+                future.result()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--setting", choices=("parts", "salient"), help="which setting's runs to make")
     parser.add_argument("--params", choices=list(SALIENT_PARAMS), default=None,
-                        help=f"the salient setting's parameter set (default: the frozen one, {FROZEN})")
+                        help="the salient setting's parameter set (default: the one the validity search froze)")
+    parser.add_argument("--validity", action="store_true",
+                        help="run the salient validity search in the order docs/quality.md fixed (meanP, X-Pool, "
+                             "CLIP-ViP, seed 0) until a parameter set is valid or the order is exhausted")
     parser.add_argument("--only", nargs="*", help="run only these names (towers and/or ablations)")
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--report", action="store_true", help="only rewrite docs/quality.md's results from the records")
@@ -186,8 +187,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.stage1 or args.stage1_run:
         stage1(args.stage1_run)
+    PARALLEL["jobs"] = args.jobs
+    if args.validity and not args.report:
+        validity_search()
     if not args.report and args.setting:
-        key = setting_key(args.setting, args.params or FROZEN)
+        key = setting_key(args.setting, args.params or frozen())
         allowed = list(TOWERS) + (list(ABLATIONS) if args.setting == "salient" else [])
         names = args.only or allowed
         for name in names:
@@ -197,7 +201,6 @@ def main() -> None:
                 if name in TOWERS]
         jobs += [(key, name, "conf/quality/pig.yaml", ABLATIONS[name][1], seed) for seed in args.seeds for name in names
                  if name in ABLATIONS]
-        PARALLEL["jobs"] = args.jobs
         with ThreadPoolExecutor(args.jobs) as pool:
             for future in [pool.submit(stage2, *job) for job in jobs]:
                 future.result()

@@ -13,7 +13,8 @@ import json
 import statistics
 from pathlib import Path
 
-from quality import ABLATIONS, FROZEN, RECORDS, SALIENT_PARAMS, TOWERS
+from quality import best_epoch
+from quality_protocol import ABLATIONS, GAP, SALIENT_PARAMS, SATURATED, TOWERS, load_records, search, verdict
 from report import ROOT, machine
 
 DOC = ROOT / "docs" / "quality.md"
@@ -21,18 +22,6 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 METRICS = ("t2v/R@1", "t2v/R@5", "t2v/R@10", "t2v/MdR", "v2t/R@1")
 DIAGNOSTICS = ("diag/text2pseudo_query/R@1", "diag/pseudo_query/cos_gap", "diag/text2video_cls/R@1")
 CHANCE = {"val": 1.0, "test": 0.5}  # R@1 of a random ranking: 100 val, 200 test videos
-
-
-def load_records() -> dict[str, dict[str, list[dict]]]:
-    """setting key -> run name -> records (one per seed, by seed)."""
-    out: dict[str, dict[str, list[dict]]] = {}
-    for path in sorted(RECORDS.glob("*/*.json")):
-        record = json.loads(path.read_text())
-        out.setdefault(record["setting"], {}).setdefault(record["name"], []).append(record)
-    for runs in out.values():
-        for records in runs.values():
-            records.sort(key=lambda r: r["seed"])
-    return out
 
 
 def stat(records: list[dict], metric: str, where: str = "metrics") -> tuple[float, float, int] | None:
@@ -61,7 +50,7 @@ def tower_table(runs: dict[str, list[dict]]) -> list[str]:
         if not records:
             continue
         kind = TOWERS[name][1] if name in TOWERS else "hybrid (ablation)"
-        epochs = ", ".join(str(r["epoch"]) for r in records)
+        epochs = ", ".join(str(r.get("best_epoch") or best_epoch(r["checkpoint"])) for r in records)
         minutes = statistics.fmean(r["seconds"] for r in records) / 60
         lines.append(f"| {label(name)} | {kind} | {len(records)} | {fmt(stat(records, 't2v/R@1', 'step0'))} | "
                      + " | ".join(fmt(stat(records, m)) for m in METRICS) + f" | {epochs} | {minutes:.1f} |")
@@ -96,26 +85,25 @@ def convergence(runs: dict[str, list[dict]]) -> list[str]:
 
 
 def validity(all_runs: dict[str, dict[str, list[dict]]]) -> list[str]:
-    lines = ["| parameter set | detail_probability | minor_size | meanP | X-Pool | CLIP-ViP | X-Pool − meanP (1 to 8) | "
-             "CLIP-ViP ≥ meanP | best < 85 | valid |", "|---|---|---|---|---|---|---|---|---|---|"]
-    any_row = False
+    lines = [f"| parameter set | detail_probability | minor_size | meanP | X-Pool | CLIP-ViP | X-Pool − meanP "
+             f"({GAP[0]:.0f} to {GAP[1]:.0f}) | verdict |", "|---|---|---|---|---|---|---|---|"]
     for params, values in SALIENT_PARAMS.items():
         runs = all_runs.get(f"salient_{params}", {})
-        seed0 = {n: next((r["metrics"]["t2v/R@1"] for r in runs.get(n, []) if r["seed"] == 0), None)
-                 for n in ("meanp", "xpool", "clipvip")}
-        if seed0["meanp"] is None or seed0["xpool"] is None:
+        r1 = {n: next((r["metrics"]["t2v/R@1"] for r in runs.get(n, []) if r["seed"] == 0), None)
+              for n in ("meanp", "xpool", "clipvip")}
+        if r1["meanp"] is None and r1["xpool"] is None:
             continue
-        any_row = True
-        gap = seed0["xpool"] - seed0["meanp"]
-        clipvip = "–" if seed0["clipvip"] is None else ("yes" if seed0["clipvip"] >= seed0["meanp"] else "no")
-        best = max(v for v in seed0.values() if v is not None)
-        valid = 1 <= gap <= 8 and clipvip == "yes" and best < 85
-        clipvip_r1 = "–" if seed0["clipvip"] is None else f"{seed0['clipvip']:.1f}"
-        lines.append(f"| {params} | {values['detail_probability']} | {values['minor_size']} | {seed0['meanp']:.1f} | "
-                     f"{seed0['xpool']:.1f} | {clipvip_r1} | "
-                     f"{gap:+.1f} | {clipvip} | {'yes' if best < 85 else 'no'} | "
-                     f"{'**valid**' if valid else ('pending' if clipvip == '–' and 1 <= gap <= 8 else 'no')} |")
-    return lines if any_row else []
+        cell = {n: "–" if v is None else f"{v:.1f}" for n, v in r1.items()}
+        gap = "–" if None in (r1["meanp"], r1["xpool"]) else f"{r1['xpool'] - r1['meanp']:+.1f}"
+        lines.append(f"| {params} | {values['detail_probability']} | {values['minor_size']} | {cell['meanp']} | "
+                     f"{cell['xpool']} | {cell['clipvip']} | {gap} | {verdict(all_runs, params)} |")
+    if len(lines) == 2:
+        return []
+    params, state = search(all_runs)
+    where = (f"**set {params} is frozen**" if state == "valid" else
+             f"the search stands at set {params} ({state})" if params else f"no set is valid ({state})")
+    return lines + ["", f"Rule: valid when X-Pool − meanP is in [{GAP[0]:.0f}, {GAP[1]:.0f}], CLIP-ViP ≥ meanP and the "
+                        f"best < {SATURATED:.0f} (test t2v R@1, seed 0); {where}."]
 
 
 def decision(runs: dict[str, list[dict]]) -> list[str]:
@@ -189,8 +177,7 @@ def results_section() -> list[str]:
              "best-validation checkpoint, mean ± std over seeds.", ""]
     validity_lines = validity(all_runs)
     if validity_lines:
-        lines += ["### Validity of `salient` (meanP, X-Pool, CLIP-ViP; seed 0)", ""] + validity_lines + [
-            "", f"Frozen parameter set: {FROZEN or 'none yet'}.", ""]
+        lines += ["### Validity of `salient` (meanP, X-Pool, CLIP-ViP; seed 0)", ""] + validity_lines + [""]
     shown = []
     for key in ["parts"] + [f"salient_{p}" for p in SALIENT_PARAMS]:
         runs = all_runs.get(key)
@@ -202,8 +189,9 @@ def results_section() -> list[str]:
         if diag:
             lines += ["Pseudo-query diagnostics (`evaluation/diagnostics.py`), test split:", ""] + diag + [""]
         lines += convergence(runs) + [""]
-    if FROZEN and f"salient_{FROZEN}" in all_runs:
-        lines += ["### Decision", ""] + decision(all_runs[f"salient_{FROZEN}"]) + [""]
+    params, state = search(all_runs)
+    if state == "valid":
+        lines += ["### Decision", ""] + decision(all_runs.get(f"salient_{params}", {})) + [""]
     lines += charts(all_runs, shown)
     return lines
 
