@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from quality import best_epoch
-from quality_protocol import ABLATIONS, GAP, SALIENT_PARAMS, SATURATED, TOWERS, load_records, search, verdict
+from quality_protocol import ABLATIONS, GAP, SALIENT_PARAMS, SATURATED, TOWERS, load_records, search, seed0_r1, verdict
 from report import ROOT, machine
 
 DOC = ROOT / "docs" / "quality.md"
@@ -88,9 +88,7 @@ def validity(all_runs: dict[str, dict[str, list[dict]]]) -> list[str]:
     lines = [f"| parameter set | detail_probability | minor_size | meanP | X-Pool | CLIP-ViP | X-Pool − meanP "
              f"({GAP[0]:.0f} to {GAP[1]:.0f}) | verdict |", "|---|---|---|---|---|---|---|---|"]
     for params, values in SALIENT_PARAMS.items():
-        runs = all_runs.get(f"salient_{params}", {})
-        r1 = {n: next((r["metrics"]["t2v/R@1"] for r in runs.get(n, []) if r["seed"] == 0), None)
-              for n in ("meanp", "xpool", "clipvip")}
+        r1 = {n: seed0_r1(all_runs, params, n) for n in ("meanp", "xpool", "clipvip")}
         if r1["meanp"] is None and r1["xpool"] is None:
             continue
         cell = {n: "–" if v is None else f"{v:.1f}" for n, v in r1.items()}

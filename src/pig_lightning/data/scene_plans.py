@@ -137,6 +137,10 @@ def contained_pairs(labels: Sequence[tuple]) -> set[tuple]:
     return {(labels[i], labels[j]) for i in range(len(labels)) for j in range(i + 1, len(labels))}
 
 
+def salient_pairs_of(events: Sequence[Event]) -> set[tuple]:
+    return contained_pairs([(*e, "big") for e in events])
+
+
 def _draw_sequence(rng: np.random.Generator, count: int, before: Event | None = None) -> list[Event]:
     """``count`` events in which consecutive ones differ in colour and shape (a visible cut)."""
     chosen: list[Event] = []
@@ -208,7 +212,7 @@ def _plan_salient(cfg: SceneVideosConfig, rng: np.random.Generator, split: str, 
     for _ in range(count):
         for _attempt in range(ATTEMPTS):
             events = _draw_sequence(rng, n_salient)
-            pairs = contained_pairs([(*e, "big") for e in events])
+            pairs = salient_pairs_of(events)
             if not evaluation or not pairs & salient_pairs:
                 break
         else:
@@ -234,7 +238,9 @@ def _plan_salient(cfg: SceneVideosConfig, rng: np.random.Generator, split: str, 
                 order.append(next(s) if flag else next(m))
             sizes = ["big" if flag else "small" for flag in is_salient]
             pairs = contained_pairs([(*e, size) for e, size in zip(order, sizes)])
-            if _cuts_visible(order) and (not evaluation or not (pairs - salient_pairs_of(events)) & (used | salient_pairs)):
+            # its own salient pairs are already taken (by itself); every other pair must be new in the split
+            others = pairs - salient_pairs_of(events)
+            if _cuts_visible(order) and (not evaluation or not others & (used | salient_pairs)):
                 break
         else:
             raise _crowded(split)
@@ -260,10 +266,6 @@ def _plan_salient(cfg: SceneVideosConfig, rng: np.random.Generator, split: str, 
         records.append({"split": split, "captions": captions, "events": [list(e) for e in order], "sizes": sizes,
                         "captioned": captioned, "distractor": _distractor(cfg, rng)})
     return records
-
-
-def salient_pairs_of(events: Sequence[Event]) -> set[tuple]:
-    return contained_pairs([(*e, "big") for e in events])
 
 
 def caption_agreement(records: Sequence[dict]) -> float:
