@@ -53,9 +53,10 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 
 def synthetic_gallery(ckpt: str, n: int, out: Path) -> tuple[Path, int]:
     from pig_lightning.retrieval import Gallery
-    from pig_lightning.retrieval.indexer import load_module, model_identity, preprocessing_of
+    from pig_lightning.load import load_model
+    from pig_lightning.retrieval.indexer import model_identity, preprocessing_of
 
-    module = load_module(ckpt)
+    module = load_model(ckpt)
     dim = module.tower.backbone.embed_dim
     g = torch.Generator().manual_seed(0)
     vectors = torch.nn.functional.normalize(torch.randn(n, dim, generator=g), dim=-1).half()

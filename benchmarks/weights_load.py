@@ -8,7 +8,7 @@
    (read weights-only, map, build the tower, check, write the folder).
 2. Load: for the demo model (conf/demo_pig.yaml: PIG on the tiny CLIP) and a random B/32 PIG, a
    checkpoint written by ``pig-lightning fit`` (one step: weights + optimizer state, as every
-   last.ckpt) and its ``export --format model`` folder, each loaded through ``load_module`` (what
+   last.ckpt) and its ``export --format model`` folder, each loaded through ``load_model`` (what
    index, search and Retriever call), median of 3 alternating runs with the files in the page cache.
 
 The text vocabulary is the synthetic tokenizer's 295 tokens (no OpenAI tokenizer offline): the B/32
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))  # the release layout's random state dict lives wi
 from pig_lightning.cli import main as cli_main  # noqa: E402
 from pig_lightning.cli import run_cli  # noqa: E402
 from pig_lightning.data.synthetic import write_tokenizer_folder  # noqa: E402
-from pig_lightning.retrieval.indexer import load_module  # noqa: E402
+from pig_lightning.load import load_model  # noqa: E402
 from pig_lightning.weights.importer import import_weights  # noqa: E402
 from tests.weights.release_reference import release_state_dict  # noqa: E402
 
@@ -68,13 +68,13 @@ def median_load(path: Path, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        load_module(path)
+        load_model(path)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
 def compare_loads(ckpt: Path, folder: Path, repeats: int) -> tuple[float, float]:
-    load_module(ckpt), load_module(folder)  # warm-up: lazy imports, page cache
+    load_model(ckpt), load_model(folder)  # warm-up: lazy imports, page cache
     ckpt_times, folder_times = [], []
     for _ in range(repeats):  # alternating, so a slower moment of the machine hits both
         ckpt_times.append(median_load(ckpt, 1))
@@ -142,7 +142,7 @@ def main() -> None:
         "|---|---|---|---|",
         *rows_import,
         "",
-        f"Load through `load_module` (what `index`, `search` and `Retriever` call), median of {args.repeats}",
+        f"Load through `load_model` (what `index`, `search` and `Retriever` call), median of {args.repeats}",
         "alternating runs, files in the page cache. The `.ckpt` is a `last.ckpt` written by `pig-lightning fit`",
         "(weights and AdamW state); the folder is its `pig-lightning export --format model`. The folder builds",
         "the tower without initialising weights it is about to overwrite and reads one safetensors file; the",

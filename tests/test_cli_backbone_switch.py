@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from pig_lightning.cli import run_cli
-from pig_lightning.loading import load_clip_model, load_tokenizer
+from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 from pig_lightning.module import RetrievalModule
 
 from .conftest import TINY_CLIP

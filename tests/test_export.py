@@ -18,10 +18,10 @@ from transformers import AutoTokenizer, CLIPModel
 from pig_lightning.atomic import is_temporary
 from pig_lightning.cli import main, run_cli
 from pig_lightning.data.annotations import read_jsonl
-from pig_lightning.loading import ModelSourceError, load_clip_model, load_tokenizer
+from pig_lightning.weights.hf_folder import ModelSourceError, load_clip_model, load_tokenizer
 from pig_lightning.models import FrameCLIPBackbone
 from pig_lightning.models.towers import DotProductTower
-from pig_lightning.retrieval.indexer import load_module
+from pig_lightning.load import load_model
 
 from .conftest import TINY_CLIP
 from .test_cli import write_config
@@ -73,7 +73,7 @@ def test_exported_clip_encodes_exactly_as_the_trained_backbone(meanp_ckpt, synth
     umask = os.umask(0)
     os.umask(umask)
     assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {p.name: 0o666 & ~umask for p in out.iterdir()}
-    module = load_module(meanp_ckpt)
+    module = load_model(meanp_ckpt)
     backbone = module.tower.backbone
     clip = CLIPModel.from_pretrained(out).eval()
 
@@ -111,7 +111,7 @@ def test_exported_clip_encodes_exactly_as_the_trained_backbone(meanp_ckpt, synth
 def test_exported_folder_is_a_backbone_source(meanp_ckpt, synthetic_root, tmp_path):
     out = tmp_path / "clip"
     export("--ckpt_path", meanp_ckpt, "--output", out)
-    trained = load_module(meanp_ckpt).tower.backbone.clip.state_dict()
+    trained = load_model(meanp_ckpt).tower.backbone.clip.state_dict()
     rebuilt = FrameCLIPBackbone(pretrained=str(out), tokenizer=str(out), image_size=32, max_text_length=20,
                                 logit_scale_init=None)
     assert rebuilt.clip.state_dict().keys() == trained.keys()
@@ -145,7 +145,7 @@ def test_towers_with_own_parts_export_their_clip_and_list_the_rest(tmp_path, syn
     ckpt = train(tmp_path, synthetic_root, tower, BACKBONES[backbone], steps=1)
     out = tmp_path / "clip"
     export("--ckpt_path", ckpt, "--output", out)
-    module = load_module(ckpt)
+    module = load_model(ckpt)
     info = json.loads((out / "export_info.json").read_text())
     assert set(info["not_exported"]) == dropped
     state = module.state_dict()
@@ -291,7 +291,7 @@ def test_end_of_text_id_outside_the_model_vocabulary_is_refused(tmp_path, tiny_c
 
 
 def test_checksums_are_written_and_checked_when_the_folder_is_loaded(meanp_ckpt, tmp_path):
-    from pig_lightning.loading import load_clip_model, load_tokenizer
+    from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 
     out = tmp_path / "clip"
     export("--ckpt_path", str(meanp_ckpt), "--output", str(out), "--checksums")

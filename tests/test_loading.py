@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import CLIPModel
 
-from pig_lightning.loading import ModelSourceError, load_clip_model, load_tokenizer
+from pig_lightning.weights.hf_folder import ModelSourceError, load_clip_model, load_tokenizer
 
 
 def test_tokenizer_from_folder_encodes_words_as_single_tokens(tokenizer_dir):
@@ -71,7 +71,7 @@ def test_tokenizer_bigger_than_model_vocabulary_is_refused(tmp_path, tiny_clip_c
 def test_a_shipped_folder_is_checked_against_its_sha256sums(tmp_path, tiny_clip_config, tokenizer_dir):
     import hashlib
 
-    from pig_lightning.loading import load_clip_model, load_tokenizer
+    from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_dir)
     folder = tmp_path / "clip"

@@ -29,8 +29,8 @@ from pathlib import Path
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from pig_lightning.checkpoints import KEY as CHECKPOINT_KEY
-from pig_lightning.checkpoints import read_checkpoint
+from pig_lightning.weights.checkpoint_file import KEY as CHECKPOINT_KEY
+from pig_lightning.weights.checkpoint_file import read_checkpoint
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.data.skips import DecodeSkipMonitor
 from pig_lightning.module import RetrievalModule

@@ -46,12 +46,12 @@ def run_cost(report: dict[str, Any]) -> dict[str, Any] | None:
     import torch
 
     from pig_lightning.costs import online_cost
-    from pig_lightning.retrieval.indexer import load_module
+    from pig_lightning.load import load_model
 
     checkpoint = report.get("checkpoint")
     if not checkpoint or not Path(checkpoint).is_file():
         return None
-    module = load_module(checkpoint)
+    module = load_model(checkpoint)
     tower = module.tower
     size = tower.backbone.image_size
     frames = torch.zeros(1, tower.num_frames, 3, size, size)

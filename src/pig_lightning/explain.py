@@ -359,10 +359,11 @@ def explain(ckpt_path: str | Path, video: VideoInput, bank: list[str], bank_sour
     from pig_lightning.data.readers import ClipReader
     from pig_lightning.data.sampling import uniform_indices
     from pig_lightning.data.transforms import to_clip_tensor
-    from pig_lightning.loading import load_tokenizer
-    from pig_lightning.retrieval.indexer import load_module, trained_setting
+    from pig_lightning.weights.hf_folder import load_tokenizer
+    from pig_lightning.load import load_model
+    from pig_lightning.retrieval.indexer import trained_setting
 
-    module = load_module(ckpt_path, device)
+    module = load_model(ckpt_path, device)
     backbone = module.tower.backbone
     resize = trained_setting(module, "resize", None, "squash")
     interpolation = trained_setting(module, "interpolation", None, "BICUBIC")

@@ -16,21 +16,20 @@ temporary name next to ``DIR`` and renamed into place: it appears complete or no
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import CLIPModel
 
-from pig_lightning.atomic import file_sha256, temporary_name, write_json_atomic
-from pig_lightning.checkpoints import CheckpointError
-from pig_lightning.loading import CHECKSUMS, ModelSourceError, load_tokenizer
-from pig_lightning.retrieval.indexer import load_module
+from pig_lightning.atomic import file_sha256, write_json_atomic
+from pig_lightning.load import load_model
+from pig_lightning.settings import DataSettings
+from pig_lightning.weights.checkpoint_file import CheckpointError
+from pig_lightning.weights.folder import ModelFolderError, tower_spec_of, weights_file, write_model_folder
+from pig_lightning.weights.hf_folder import (ModelSourceError, OutputFolderError, check_output_folder,
+                                             folder_in_place, load_tokenizer)
 
 CLIP_PREFIX = "tower.backbone.clip."
 
@@ -64,7 +63,7 @@ def export_checkpoint(ckpt_path: str | Path, output: str | Path, overwrite: bool
     """Write the CLIP of the checkpoint ``ckpt_path`` (and its tokenizer) to the folder ``output``
     (with ``checksums``, also its ``SHA256SUMS``)."""
     ckpt_path, output = Path(ckpt_path), Path(output)
-    check_output(output, ckpt_path, overwrite)
+    check_output_folder(output, overwrite, inside=ckpt_path)
     module = load_checkpoint(ckpt_path)
     clip = getattr(getattr(module.tower, "backbone", None), "clip", None)
     if not isinstance(clip, CLIPModel):
@@ -80,31 +79,13 @@ def export_checkpoint(ckpt_path: str | Path, output: str | Path, overwrite: bool
     return output
 
 
-def write_checksums(folder: Path) -> None:
-    """``SHA256SUMS`` of the model and tokenizer files (not ``export_info.json``, which names local
-    paths); :func:`pig_lightning.loading.load_clip_model` checks them before loading the folder."""
-    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in ("export_info.json", CHECKSUMS))
-    lines = [f"{file_sha256(folder / name)}  {name}" for name in names]
-    (folder / CHECKSUMS).write_text("\n".join(lines) + "\n")
-
-
-def check_output(output: Path, ckpt_path: Path, overwrite: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise ExportError(f"--output {output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()):
-        if not overwrite:
-            raise ExportError(f"--output {output} exists and is not empty; pass --overwrite to replace it")
-        if output.resolve() in ckpt_path.resolve().parents:
-            raise ExportError(f"--overwrite would delete the checkpoint {ckpt_path}, which is inside {output}")
-
-
 def load_checkpoint(ckpt_path: Path):
     """The module, through the project's checkpoint loading (torch >= 2.6 unpickles only tensors and plain
     data there); any failure names the file."""
     if not ckpt_path.is_file():
         raise ExportError(f"checkpoint not found: {ckpt_path}")
     try:
-        return load_module(ckpt_path)
+        return load_model(ckpt_path)
     except ModelSourceError as exc:
         raise ExportError(f"the model of {ckpt_path} could not be rebuilt: {exc}") from exc
     except CheckpointError as exc:  # the file is something else, and the message says what
@@ -168,46 +149,30 @@ def checkpoint_counters(ckpt_path: Path) -> dict[str, int]:
     return {k: checkpoint[k] for k in ("epoch", "global_step") if isinstance(checkpoint.get(k), int)}
 
 
-@contextmanager
-def folder_in_place(output: Path, checksums: bool = False) -> Iterator[Path]:
-    """A temporary folder beside ``output`` to write into; when the block ends without an error it
-    becomes ``output`` (``SHA256SUMS`` with ``checksums``, the usual permissions, an atomic
-    replace), and it is removed in any case."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(output)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if checksums:
-            write_checksums(tmp)
-        follow_umask(tmp)
-        replace_folder(tmp, output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def follow_umask(folder: Path) -> None:
-    """Give the written files the usual permissions (safetensors writes ``model.safetensors`` 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in folder.iterdir():
-        path.chmod(0o666 & ~umask)
-
-
-def replace_folder(tmp: Path, output: Path) -> None:
-    """Rename the finished ``tmp`` to ``output``; an existing ``output`` is moved aside first and
-    deleted only after the rename, or put back when it fails."""
-    if not output.exists():
-        os.rename(tmp, output)
-        return
-    old = temporary_name(output)
-    os.rename(output, old)
-    try:
-        os.rename(tmp, output)
-    except BaseException:
-        os.rename(old, output)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+def export_model(ckpt_path: str | Path, output: str | Path, overwrite: bool = False, checksums: bool = False) -> Path:
+    """``pig-lightning export --format model``: the whole trained model of ``ckpt_path`` as a model folder."""
+    ckpt_path, output = Path(ckpt_path), Path(output)
+    check_output_folder(output, overwrite, inside=ckpt_path)
+    module = load_checkpoint(ckpt_path)
+    spec = tower_spec_of(module)
+    backbone = getattr(module.tower, "backbone", None)
+    if backbone is None or not hasattr(backbone, "tokenizer_source"):
+        raise ModelFolderError(f"the tower {type(module.tower).__name__} of {ckpt_path} has no CLIP backbone")
+    counters = checkpoint_counters(ckpt_path) if ckpt_path.is_file() else {}
+    info = {
+        "source_checkpoint": str(ckpt_path.resolve()),
+        "checkpoint_sha256": file_sha256(weights_file(ckpt_path)),
+        "tower": spec["class_path"],
+        "epoch": counters.get("epoch"),
+        "global_step": counters.get("global_step"),
+        "exported": "every tensor of the model (model.safetensors), how to build it and its data settings "
+                    "(config.json), the tokenizer it was trained with",
+        "use_as": "--ckpt_path of index/search, Retriever(index, DIR), model.init_checkpoint: DIR, "
+                  "pig_lightning.load_model(DIR)",
+    }
+    return write_model_folder(output, spec, module.state_dict(), load_tokenizer(backbone.tokenizer_source),
+                              DataSettings.of_module(module).to_dict(), {"export_info.json": info},
+                              model_source=backbone.model_source, overwrite=overwrite, checksums=checksums)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -226,12 +191,10 @@ def main(argv: list[str] | None = None) -> None:
                              "(config.json with the tower and data settings, model.safetensors, the tokenizer), which "
                              "index, search, Retriever and model.init_checkpoint take in place of the checkpoint")
     args = parser.parse_args(argv)
-    from pig_lightning.weights.folder import ModelFolderError, export_model
-
     write = export_model if args.format == "model" else export_checkpoint
     try:
         output = write(args.ckpt_path, args.output, args.overwrite, args.checksums)
-    except (ExportError, ModelSourceError, ModelFolderError) as exc:
+    except (ExportError, ModelSourceError, ModelFolderError, OutputFolderError) as exc:
         print(f"pig-lightning export: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except OSError as exc:

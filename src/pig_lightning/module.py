@@ -17,7 +17,8 @@ import torch
 import torch.distributed as dist
 from transformers import get_cosine_schedule_with_warmup
 
-from pig_lightning import checkpoints
+from pig_lightning.settings import DataSettings
+from pig_lightning.weights import checkpoint_file
 from pig_lightning.data.transforms import clip_normalise
 from pig_lightning.evaluation.distributed import EvaluationCollector, evaluate
 from pig_lightning.evaluation.report import write_report
@@ -80,6 +81,11 @@ class RetrievalModule(L.LightningModule):
             model up (``configure_model``); weights and checkpoints are unchanged.
         compile_options: keyword arguments of ``torch.compile`` (e.g. ``{"mode": "max-autotune"}``,
             ``{"backend": "aot_eager"}``).
+        trained_settings: the data settings the weights were trained with
+            (:class:`~pig_lightning.settings.DataSettings` fields), as :func:`pig_lightning.load_model`
+            reads them from a checkpoint or model folder; ``index``, ``search`` and ``explain`` prepare
+            videos with them. Empty for a new model (not recorded as a hyper-parameter: a checkpoint
+            records the settings of the run that wrote it).
     """
 
     def __init__(
@@ -105,6 +111,7 @@ class RetrievalModule(L.LightningModule):
         max_nonfinite_skips: int = 10,
         compile: bool = False,
         compile_options: dict[str, Any] | None = None,
+        trained_settings: dict[str, Any] | None = None,
     ):
         super().__init__()
         if not 0 <= warmup_ratio < 1:
@@ -113,8 +120,9 @@ class RetrievalModule(L.LightningModule):
             raise ValueError(f"model.gradient_scale must be one of ('global_batch', 'horovod'), got {gradient_scale!r}")
         # Built by the CLI, the tower's class_path/init_args are recorded, so
         # `load_from_checkpoint` can rebuild it; a tower object built in Python cannot be.
-        self.save_hyperparameters(ignore=[] if _built_from_config() else ["tower"])
+        self.save_hyperparameters(ignore=["trained_settings"] + ([] if _built_from_config() else ["tower"]))
         self.tower = tower
+        self.trained_settings = DataSettings.from_mapping(trained_settings).to_dict()
         self._eval = EvaluationCollector()
         # what this process embedded in the last validation (ids and embeddings), for callbacks that
         # look at it afterwards, e.g. pig_lightning.training.qualitative; replaced at each validation
@@ -156,50 +164,50 @@ class RetrievalModule(L.LightningModule):
                 f"unexpected {result.unexpected_keys[:5]}"
             )
 
-    # ----- self-contained checkpoints (see pig_lightning.checkpoints) -------------------------
+    # ----- self-contained checkpoints (see pig_lightning.weights.checkpoint_file) -------------------------
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=None, **kwargs):
         """Lightning's ``load_from_checkpoint``, rebuilt from what the checkpoint carries: its CLIP
         config and tokenizer files replace the paths the run used, so it loads from any folder and
         on another machine. A file that is not a pig-lightning checkpoint is named as what it is."""
-        checkpoint = checkpoints.read_checkpoint(checkpoint_path)
-        overrides = {} if "tower" in kwargs else checkpoints.restored_hparams(checkpoint, checkpoint_path)
+        checkpoint = checkpoint_file.read_checkpoint(checkpoint_path)
+        overrides = {} if "tower" in kwargs else checkpoint_file.restored_hparams(checkpoint, checkpoint_path)
+        overrides["trained_settings"] = checkpoint_file.training_settings(checkpoint)  # of its training run
         overrides.update(kwargs)
         model = super().load_from_checkpoint(checkpoint_path, map_location=map_location, hparams_file=hparams_file,
                                              strict=strict, weights_only=True, **overrides)  # whatever the environment
-        model.trained_settings = checkpoints.training_settings(checkpoint)  # data settings of its training run
-        entry = checkpoint.get(checkpoints.KEY)
+        recorded = (checkpoint.get("hyper_parameters") or {}).get("tower")
+        if "tower" not in model.hparams and isinstance(recorded, dict):
+            model.hparams["tower"] = recorded  # the recipe, as a module built from the config records it
+        entry = checkpoint.get(checkpoint_file.KEY)
         backbone = getattr(model.tower, "backbone", None)
         if isinstance(entry, dict) and backbone is not None:
             backbone.model_source = entry.get("model_source", backbone.model_source)  # as trained, not "config"
         return model
 
-    def current_settings(self) -> dict[str, Any]:
-        """The data settings of this model (and of the attached data module, when there is one)."""
+    def current_settings(self) -> DataSettings:
+        """The data settings of this run: the attached data module's, with what the model fixes itself
+        (frames, image size, caption length) on top."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        settings = {name: getattr(datamodule, name) for name in checkpoints.DATA_SETTINGS
-                    if isinstance(getattr(datamodule, name, None), (int, str))}
-        backbone = getattr(self.tower, "backbone", None)
-        settings["num_frames"] = self.tower.num_frames
-        if backbone is not None:
-            settings["image_size"] = backbone.image_size
-            settings["max_text_length"] = backbone.max_text_length
-        return settings
+        own = DataSettings.of_module(self)
+        return own if datamodule is None else DataSettings.of(datamodule).merged(
+            DataSettings.from_mapping({k: v for k, v in own.to_dict().items()
+                                       if k in ("num_frames", "image_size", "max_text_length")}))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         backbone = getattr(self.tower, "backbone", None)
         if backbone is None or not hasattr(backbone, "clip"):
             return
         if getattr(self, "_tokenizer_files", None) is None:  # written once per run, not per checkpoint
-            from pig_lightning.loading import load_tokenizer
+            from pig_lightning.weights.hf_folder import load_tokenizer
 
-            self._tokenizer_files = checkpoints.tokenizer_files(load_tokenizer(backbone.tokenizer_source))
-        checkpoint[checkpoints.KEY] = checkpoints.embedded_entry(backbone, self._tokenizer_files,
-                                                                 self.current_settings())
+            self._tokenizer_files = checkpoint_file.tokenizer_files(load_tokenizer(backbone.tokenizer_source))
+        checkpoint[checkpoint_file.KEY] = checkpoint_file.embedded_entry(backbone, self._tokenizer_files,
+                                                                         self.current_settings().to_dict())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        differences = checkpoints.setting_differences(checkpoints.training_settings(checkpoint),
-                                                      self.current_settings())
+        trained = DataSettings.from_mapping(checkpoint_file.training_settings(checkpoint))
+        differences = trained.training_differences(self.current_settings())
         if differences:
             log.warning("this run's data settings differ from the checkpoint's training: %s. The results are not "
                         "those of the model as trained; set them as in training (data.*) unless this is intended.",

@@ -33,7 +33,7 @@ def test_the_checkpoint_alone_rebuilds_the_model_from_anywhere(ckpt, synthetic_r
     model = RetrievalModule.load_from_checkpoint(moved)
     assert model.tower.backbone.model_source == "random init from a CLIPConfig"
     assert model.trained_settings == {"num_frames": 4, "image_size": 32, "max_text_length": 20,
-                                      "resize": "squash", "interpolation": "BICUBIC"}
+                                      "resize": "squash", "interpolation": "BICUBIC", "frame_positions": "truncate"}
     indexed = run("index", "--ckpt_path", moved, "--videos", elsewhere / "videos" / "list.jsonl",
                   "--output", "g.safetensors", "--num_workers", "0")
     assert indexed.code == 0 and "wrote g.safetensors: 3 videos" in indexed.out, indexed.err
@@ -114,7 +114,7 @@ def test_a_safetensors_header_length_starting_with_0x80_is_not_a_pickle(tmp_path
     import torch
     from safetensors.torch import save_file
 
-    from pig_lightning.checkpoints import sniff
+    from pig_lightning.weights.checkpoint_file import sniff
 
     for pad in range(0, 300):
         path = tmp_path / "g.safetensors"

@@ -12,9 +12,9 @@ import yaml
 
 from pig_lightning.data.readers import load_frames
 from pig_lightning.data.transforms import to_clip_tensor
-from pig_lightning.loading import load_tokenizer
+from pig_lightning.weights.hf_folder import load_tokenizer
 from pig_lightning.models.token_selection import select_informative_tokens
-from pig_lightning.retrieval.indexer import load_module
+from pig_lightning.load import load_model
 
 from ..conftest import TINY_CLIP, pig_tower
 from .conftest import fit_and_keep_only_the_checkpoint, run_config, synthetic_rows
@@ -52,7 +52,7 @@ def test_pig_explanation_is_the_towers_own_computation(pig_ckpt, synthetic_root,
     with Image.open(out) as image:
         image.load()
         assert image.format == "PNG" and image.width > 100
-    module = load_module(pig_ckpt)
+    module = load_model(pig_ckpt)
     tower = module.tower
     frames = to_clip_tensor(load_frames(Path(synthetic_root) / row["video"], tower.num_frames, size=32))[None]
     _, positions = select_informative_tokens(tower.backbone.forward_video(frames), tower.num_selected,
@@ -86,7 +86,7 @@ def test_two_tower_explanation(ckpt, synthetic_root, tmp_path, run):
     assert result.code == 0, result.err
     numbers = json.loads(result.out)
     assert out.stat().st_size > 0 and "token_selection" not in numbers and numbers["kind"] == "two-tower"
-    module = load_module(ckpt)
+    module = load_model(ckpt)
     frames = to_clip_tensor(load_frames(Path(synthetic_root) / row["video"], module.tower.num_frames, size=32))[None]
     with torch.no_grad():
         scores = (_texts(module, [r["caption"] for r in numbers["nearest_captions"]]) @ module.encode_videos(frames)[0])

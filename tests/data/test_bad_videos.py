@@ -154,7 +154,7 @@ def test_skips_are_summed_over_ddp_processes(mixed_records, synthetic_root, tmp_
     from torch.utils.data import DataLoader
 
     from pig_lightning.data.datasets import EpochAwareSampler, VideoTextCollator
-    from pig_lightning.loading import load_tokenizer
+    from pig_lightning.weights.hf_folder import load_tokenizer
 
     train = write_jsonl(mixed_records, tmp_path / "train.jsonl")
     config = _fit_config(tmp_path, synthetic_root, train, "skip")

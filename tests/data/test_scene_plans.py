@@ -114,7 +114,7 @@ def test_a_salient_set_is_written_and_read(tmp_path):
 def test_every_caption_fits_the_quality_recipes_text_length():
     import yaml
 
-    from pig_lightning.loading import load_tokenizer
+    from pig_lightning.weights.hf_folder import load_tokenizer
 
     root = Path(__file__).resolve().parents[2]
     limit = yaml.safe_load((root / "conf/quality/pig.yaml").read_text())["data"]["init_args"]["max_text_length"]

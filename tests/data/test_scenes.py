@@ -20,7 +20,7 @@ from pig_lightning.data.scenes import (
     make_scene_videos,
     render_scene_video,
 )
-from pig_lightning.loading import load_tokenizer
+from pig_lightning.weights.hf_folder import load_tokenizer
 
 IMAGES = SceneImagesConfig(num_train=40, num_val=8, captions_per_image=3, seed=3)
 VIDEOS = SceneVideosConfig(num_train=12, num_val=6, num_test=10, frames_per_event=4, frame_size=32, seed=3)

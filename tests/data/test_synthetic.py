@@ -10,7 +10,7 @@ from pig_lightning.data.decoding import PyAVVideoReader
 from pig_lightning.data.encoding import decode_yuv420p, rgb_to_yuv420p
 from pig_lightning.data.sampling import uniform_indices
 from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
-from pig_lightning.loading import load_tokenizer
+from pig_lightning.weights.hf_folder import load_tokenizer
 
 from ..conftest import SMALL_SYNTHETIC
 

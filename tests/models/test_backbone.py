@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pig_lightning.loading import load_clip_model, load_tokenizer
+from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from pig_lightning.loading import load_clip_model, load_tokenizer
+from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower, PIGTower, VideoProxyBackbone, XPoolTower
 from pig_lightning.module import RetrievalModule
 

@@ -194,3 +194,33 @@ def test_collection_listing_keeps_clips_and_reads_benchmark_formats(synthetic_ro
     lines.write_text(json.dumps({"clip_id": "synth00000", "text": "a caption"}) + "\n")
     items = list_videos(lines, Path(synthetic_root) / "videos", format="msrvtt_jsonl")
     assert items[0].path == Path(synthetic_root) / "videos" / "synth00000.mp4" and items[0].path.is_file()
+
+
+def test_the_readmes_python_example_runs_as_written(trained, synthetic_root, tmp_path, monkeypatch, capsys):
+    """The six lines near the top of the README, on a checkpoint and a folder of videos named as there."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("<!-- python-example:begin")[1].split("<!-- python-example:end -->")[0]
+    code = block.split("```python\n")[1].split("```")[0]
+    assert len(code.strip().splitlines()) <= 8
+    ckpt, _ = trained
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "best.ckpt").symlink_to(ckpt)
+    (tmp_path / "my_videos").symlink_to(Path(synthetic_root) / "videos")
+    exec(compile(code, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("two-tower {'num_frames': 4, 'image_size': 32, 'max_text_length': 20")
+    assert len(lines) == 6 and all(line.split()[1].startswith("synth") for line in lines[1:])
+    assert len(Gallery.load(tmp_path / "gallery.safetensors").video_ids) == 44  # every video of the folder
+
+
+def test_the_package_exports_its_api_without_importing_the_heavy_stack():
+    import pig_lightning
+
+    for name in pig_lightning.__all__:
+        assert getattr(pig_lightning, name).__name__ == name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        pig_lightning.nothing  # noqa: B018
+    code = ("import sys, pig_lightning; heavy = {'torch', 'lightning', 'transformers', 'av'} & set(sys.modules); "
+            "print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

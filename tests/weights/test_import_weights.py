@@ -14,10 +14,10 @@ import torch.nn.functional as F
 import yaml
 
 from pig_lightning.cli import main
-from pig_lightning.loading import load_tokenizer
+from pig_lightning.weights.hf_folder import load_tokenizer
 from pig_lightning.models import PIGTower, VideoProxyBackbone
 from pig_lightning.module import RetrievalModule
-from pig_lightning.weights import load_model_folder
+from pig_lightning.load import load_model
 from pig_lightning.weights.release import infer_clip_config
 
 from ..conftest import TINY_CLIP
@@ -78,7 +78,7 @@ def test_pig_release_checkpoint_computes_what_the_release_computes(tmp_path, cap
     state = ref.release_state_dict("pig", TINY_CLIP, len(tok[1]), T, seed=1)
     folder, stdout = import_(capsys, tmp_path, tok, config_file, state, "pig")
     assert "mapped" in stdout and "import_report.json" in stdout
-    module = load_model_folder(folder).eval().double()
+    module = load_model(folder).eval().double()
     tower = module.tower
     assert isinstance(tower, PIGTower) and tower.num_frames == T and tower.backbone.temporal_embedding.shape == (T, 32)
 
@@ -131,7 +131,7 @@ def test_clipvip_post_pretrained_checkpoint_is_pig_layout_with_frame_cls_from_cl
              for k, v in ref.release_state_dict("clipvip", TINY_CLIP, len(tok[1]), T, seed=2, frame_cls=None).items()}
     out, stdout = import_(capsys, tmp_path, tok, config_file, state, "clipvip")
     assert "derived tower.backbone.frame_cls" in stdout and "float16" in stdout
-    module = load_model_folder(out).eval().double()
+    module = load_model(out).eval().double()
     report = json.loads((out / "import_report.json").read_text())
     assert [d["to"] for d in report["derived"]] == ["tower.backbone.frame_cls"]
     assert report["converted_dtypes"]
@@ -166,7 +166,7 @@ def test_mlp_mapper_and_per_frame_cls_with_equal_rows(tmp_path, capsys, tok, con
     key = "encoder.clipmodel.vision_model.embeddings.cls_in_frames"
     state[key] = state[key][:1].expand(T, -1).clone()  # as setup_pig_model initialises it, untrained
     out, _ = import_(capsys, tmp_path, tok, config_file, state, "pig")
-    module = load_model_folder(out).eval().double()
+    module = load_model(out).eval().double()
     assert module.tower.generator_options["mapper"] == "mlp"
     torch.manual_seed(2)
     video = torch.randn(2, T, 3, 32, 32, dtype=torch.float64)
@@ -252,7 +252,7 @@ def test_trust_checkpoint_converts_a_file_with_other_objects_once(tmp_path, caps
     assert report["read_with"].endswith("--trust_checkpoint")
     assert report["container"] == "state dict under 'model_state_dict'"
     assert {d["key"] for d in report["dropped"]} >= {"cfg", "global_step"}
-    assert torch.equal(load_model_folder(out).tower.backbone.proxy_tokens,
+    assert torch.equal(load_model(out).tower.backbone.proxy_tokens,
                        state["clipmodel.vision_model.embeddings.added_cls"])
 
 

@@ -13,12 +13,12 @@ import torch
 
 from pig_lightning.cli import main
 from pig_lightning.data.annotations import read_jsonl
-from pig_lightning.loading import load_tokenizer
+from pig_lightning.weights.hf_folder import load_tokenizer
 from pig_lightning.models import PIGTower, VideoProxyBackbone
 from pig_lightning.module import RetrievalModule
 from pig_lightning.retrieval import Gallery, Retriever, build_index
-from pig_lightning.retrieval.indexer import load_module
-from pig_lightning.weights import ModelFolderError, load_model_folder
+from pig_lightning.load import load_model
+from pig_lightning.weights import ModelFolderError
 
 from ..conftest import TINY_CLIP
 from ..test_export import BACKBONES, train
@@ -54,10 +54,10 @@ def test_exported_folder_holds_the_whole_model_and_computes_as_the_checkpoint(pi
     assert backbone["class_path"] == "pig_lightning.models.VideoProxyBackbone"
     assert backbone["init_args"]["config"]["vision_config"]["hidden_size"] == 32 and "tokenizer" not in backbone["init_args"]
     assert config["data"] == {"num_frames": 4, "image_size": 32, "max_text_length": 20, "resize": "squash",
-                              "interpolation": "BICUBIC"}
+                              "interpolation": "BICUBIC", "frame_positions": "truncate"}
     load_tokenizer(str(folder))  # the tokenizer loads from the folder itself
 
-    from_ckpt, from_folder = load_module(pig_ckpt), load_module(folder)
+    from_ckpt, from_folder = load_model(pig_ckpt), load_model(folder)
     assert from_folder.trained_settings == config["data"]
     ckpt_state, folder_state = from_ckpt.state_dict(), from_folder.state_dict()
     assert list(ckpt_state) == list(folder_state)
@@ -88,7 +88,7 @@ def test_init_checkpoint_takes_the_folder(folder, pig_ckpt, synthetic_root):
     backbone = VideoProxyBackbone(config=TINY_CLIP, tokenizer=tokenizer, image_size=32, max_text_length=20,
                                   temporal_frames=4)
     started = RetrievalModule(PIGTower(backbone, num_frames=4), init_checkpoint=str(folder))
-    trained = load_module(pig_ckpt).state_dict()
+    trained = load_model(pig_ckpt).state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in started.state_dict().items())
 
 
@@ -100,13 +100,13 @@ def test_a_folder_names_only_classes_of_the_package_and_must_fit_its_weights(fol
     config["tower"] = {"class_path": "os.mkdir", "init_args": {"path": str(marker)}}
     (evil / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFolderError, match="may only name classes of pig_lightning"):
-        load_model_folder(evil)
+        load_model(evil)
     assert not marker.exists()
     config["tower"] = json.loads((folder / "config.json").read_text())["tower"]
     config["tower"]["init_args"]["backbone"]["init_args"]["temporal_frames"] = 6
     (evil / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFolderError, match=r"evil.*does not fit.*temporal_embedding"):
-        load_model_folder(evil)
+        load_model(evil)
 
 
 class _RunsCode:

@@ -135,7 +135,7 @@ def classify(path: Path, reason: str) -> str:
 
 
 def caption_lengths(records: list[VideoRecord], tokenizer_source: str, max_text_length: int) -> list[dict]:
-    from pig_lightning.loading import load_tokenizer
+    from pig_lightning.weights.hf_folder import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_source)
     problems = []

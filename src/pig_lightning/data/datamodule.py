@@ -26,7 +26,7 @@ from pig_lightning.data.preprocess import find_preprocessing, settings_differenc
 from pig_lightning.data.readers import ClipReader
 from pig_lightning.data.sampling import FRAME_POSITIONS
 from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
-from pig_lightning.loading import load_tokenizer
+from pig_lightning.weights.hf_folder import load_tokenizer
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from pig_lightning.loading import load_clip_model, load_tokenizer
+from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 
 
 class CLIPBackbone(nn.Module):

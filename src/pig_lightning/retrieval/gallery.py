@@ -72,7 +72,7 @@ class Gallery:
     def load(cls, path: str | Path) -> "Gallery":
         """Read and check a gallery file: a file of another kind, missing or malformed metadata, duplicate
         video ids and non-finite embeddings (a NaN would rank first) are refused, naming the file."""
-        from pig_lightning.checkpoints import sniff
+        from pig_lightning.weights.checkpoint_file import sniff
 
         path = Path(path)
         kind = sniff(path)

@@ -22,8 +22,10 @@ from pig_lightning.data.readers import ClipReader
 from pig_lightning.data.sampling import uniform_indices
 from pig_lightning.data.transforms import clip_normalise
 from pig_lightning.atomic import check_output_file, file_sha256
+from pig_lightning.load import load_model
 from pig_lightning.retrieval.gallery import Gallery, merge_shards
-from pig_lightning.weights.folder import is_model_folder, load_model_folder, weights_file
+from pig_lightning.settings import DataSettings
+from pig_lightning.weights.folder import weights_file
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +38,6 @@ class GalleryItem:
     path: Path
     start: float | None = None
     end: float | None = None
-
-
-def load_module(ckpt_path: str | Path, device: str = "cpu"):
-    from pig_lightning.module import RetrievalModule
-
-    if is_model_folder(ckpt_path):  # written by `export --format model` or `import-weights`
-        return load_model_folder(ckpt_path, map_location=device).eval()
-    return RetrievalModule.load_from_checkpoint(str(ckpt_path), map_location=device).eval()
 
 
 def model_identity(module, ckpt_path: str | Path) -> dict[str, Any]:
@@ -59,9 +53,11 @@ def model_identity(module, ckpt_path: str | Path) -> dict[str, Any]:
 
 
 def preprocessing_of(module, interpolation: str = "BICUBIC", resize: str = "squash") -> dict[str, Any]:
+    """What a gallery records about how its videos were prepared (compared by ``search``)."""
+    settings = DataSettings.of_module(module)
     return {
-        "num_frames": module.tower.num_frames,
-        "image_size": module.tower.backbone.image_size,
+        "num_frames": settings.num_frames,
+        "image_size": settings.image_size,
         "sampling": "uniform",
         "resize": resize,
         "interpolation": interpolation.upper(),
@@ -124,7 +120,7 @@ class _Clips(Dataset):
 def trained_setting(module, name: str, given: str | None, default: str) -> str:
     """A preprocessing setting: as given (warned about when it differs from the checkpoint's
     training), else as trained, else ``default``."""
-    trained = getattr(module, "trained_settings", {}).get(name)
+    trained = getattr(DataSettings.of_module(module), name)
     if given is None:
         return str(trained) if trained is not None else default
     if trained is not None and str(trained).lower() != str(given).lower():
@@ -154,7 +150,7 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
     items = list_videos(videos, video_root, format, format_options, outside_root)
     if not items:
         raise ValueError(f"empty gallery: no videos found in {videos}")
-    module = load_module(ckpt_path, device)
+    module = load_model(ckpt_path, device)
     resize = trained_setting(module, "resize", resize, "squash")
     interpolation = trained_setting(module, "interpolation", interpolation, "BICUBIC")
     identity = model_identity(module, ckpt_path)

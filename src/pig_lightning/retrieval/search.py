@@ -12,9 +12,10 @@ from pathlib import Path
 
 import torch
 
-from pig_lightning.loading import load_tokenizer
+from pig_lightning.weights.hf_folder import load_tokenizer
 from pig_lightning.retrieval.gallery import Gallery, describe_mismatch
-from pig_lightning.retrieval.indexer import load_module, model_identity, preprocessing_of
+from pig_lightning.load import load_model
+from pig_lightning.retrieval.indexer import model_identity, preprocessing_of
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Retriever:
         self.gallery = Gallery.load(index)
         if not self.gallery.video_ids:
             raise ValueError(f"the gallery {index} holds no videos")
-        self.module = load_module(ckpt_path, device)
+        self.module = load_model(ckpt_path, device)
         # Search decodes no video: the resize filter and mode the gallery was built with are taken
         # as given, every other preprocessing setting must match the checkpoint's.
         expected = preprocessing_of(self.module, self.gallery.preprocessing.get("interpolation", "BICUBIC"),

@@ -12,9 +12,10 @@ A model folder holds
 * a provenance file: ``export_info.json`` (``pig-lightning export --format model``) or
   ``import_report.json`` (``pig-lightning import-weights``), and ``SHA256SUMS`` with ``--checksums``.
 
-:func:`load_model_folder` rebuilds the module from it; ``index``, ``search``, ``Retriever`` and
-``model.init_checkpoint`` take such a folder wherever they take a checkpoint. Only classes of this
-package are instantiated from ``config.json`` (a folder from elsewhere cannot name another callable).
+:func:`pig_lightning.load_model` rebuilds the module from it; ``index``, ``search``, ``Retriever``
+and ``model.init_checkpoint`` take such a folder wherever they take a checkpoint. Only classes of
+this package are instantiated from ``config.json`` (a folder from elsewhere cannot name another
+callable). This module reads and writes the files; it imports nothing above the models.
 """
 
 from __future__ import annotations
@@ -22,20 +23,20 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from pig_lightning.atomic import file_sha256, write_json_atomic
+from pig_lightning.atomic import write_json_atomic
+from pig_lightning.settings import DataSettings
+from pig_lightning.weights.checkpoint_file import sniff
+from pig_lightning.weights.hf_folder import check_output_folder, folder_in_place
 
 FORMAT = "pig-lightning-model/1"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-#: the data settings a model folder records (``data.<name>`` of the run that trained it)
-DATA_SETTINGS = ("num_frames", "image_size", "max_text_length", "resize", "interpolation")
 _ALLOWED_MODULE = "pig_lightning."
 
 
@@ -88,19 +89,6 @@ def read_folder_state(folder: str | Path, device: str | torch.device = "cpu") ->
     return load_file(str(Path(folder) / WEIGHTS_NAME), device=str(device))
 
 
-def sniff_safetensors(path: Path) -> bool:
-    """Whether ``path`` starts like a safetensors file (8-byte header length, then a JSON object)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-    except OSError:
-        return False
-    if len(head) < 9 or head[8:9] != b"{":
-        return False
-    (size,) = struct.unpack("<Q", head[:8])
-    return 2 <= size <= path.stat().st_size - 8
-
-
 def read_weights(path: str | Path) -> dict[str, Any]:
     """Weights to start from (``model.init_checkpoint``): a model folder, a safetensors file, or a
     file written by ``torch.save`` read with ``weights_only=True`` (tensors and plain data only;
@@ -113,7 +101,7 @@ def read_weights(path: str | Path) -> dict[str, Any]:
         return {"state_dict": read_folder_state(path)}
     if not path.exists():
         raise FileNotFoundError(f"not found: {path}")
-    if sniff_safetensors(path):
+    if sniff(path) in ("safetensors", "gallery"):
         from safetensors.torch import load_file
 
         state: Any = {"state_dict": load_file(str(path))}
@@ -181,31 +169,22 @@ def build_tower(tower_spec: dict[str, Any], tokenizer: str, fast: bool = True) -
         return instantiate(spec)
 
 
-def load_model_folder(folder: str | Path, map_location: str | torch.device = "cpu"):
-    """The :class:`~pig_lightning.module.RetrievalModule` of a model folder (in eval mode is up to
-    the caller). Every tensor of the module must be in ``model.safetensors`` and nothing else."""
-    from pig_lightning.loading import verify_checksums
-    from pig_lightning.module import RetrievalModule
+def read_model_folder(folder: str | Path) -> tuple[dict[str, Any], nn.Module, dict[str, torch.Tensor]]:
+    """A model folder's checked ``config.json``, its tower (built, weights not yet loaded) and its
+    tensors; :func:`pig_lightning.load_model` puts them together."""
+    from pig_lightning.weights.hf_folder import verify_checksums
 
     folder = Path(folder)
     spec = read_spec(folder)
     verify_checksums(folder)
-    module = RetrievalModule(build_tower(spec["tower"], str(folder)))
-    state = read_folder_state(folder)
-    try:
-        result = module.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shapes that differ
-        raise ModelFolderError(f"{folder / WEIGHTS_NAME} does not fit its {CONFIG_NAME}: "
-                               f"{' '.join(str(exc).split())[:600]}") from exc
+    return spec, build_tower(spec["tower"], str(folder)), read_folder_state(folder)
+
+
+def check_fits(result, folder: str | Path) -> None:
+    """Raise unless ``load_state_dict(..., strict=False)`` found every tensor and nothing else."""
     if result.missing_keys or result.unexpected_keys:
-        raise ModelFolderError(f"{folder / WEIGHTS_NAME} does not fit its {CONFIG_NAME}: missing "
+        raise ModelFolderError(f"{Path(folder) / WEIGHTS_NAME} does not fit its {CONFIG_NAME}: missing "
                                f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
-    module.model_spec = spec["tower"]
-    module.trained_settings = {k: v for k, v in (spec.get("data") or {}).items() if k in DATA_SETTINGS}
-    backbone = getattr(module.tower, "backbone", None)
-    if backbone is not None and spec.get("model_source"):
-        backbone.model_source = spec["model_source"]
-    return module.to(map_location)
 
 
 def weights_file(path: str | Path) -> Path:
@@ -215,11 +194,10 @@ def weights_file(path: str | Path) -> Path:
 
 
 # ----- writing -----------------------------------------------------------------------------------
-def tower_spec_of(module, recorded: dict[str, Any] | None = None) -> dict[str, Any]:
-    """How to rebuild ``module``'s tower: its ``class_path``/``init_args`` (from a model folder, ``recorded``
-    from a checkpoint's hyper-parameters, or the module's) with the backbone's CLIP config inline (not a
-    path or hub id), no tokenizer path, and the linked data values."""
-    spec = getattr(module, "model_spec", None) or recorded or module.hparams.get("tower")
+def tower_spec_of(module) -> dict[str, Any]:
+    """How to rebuild ``module``'s tower: its recorded ``class_path``/``init_args`` (``hparams.tower``) with
+    the backbone's CLIP config inline (not a path or hub id), no tokenizer path, and the linked data values."""
+    spec = module.hparams.get("tower")
     if not isinstance(spec, dict) or "class_path" not in spec:
         raise ModelFolderError(
             f"the module does not record how to build its tower {type(module.tower).__name__} (it was built in "
@@ -245,8 +223,6 @@ def write_model_folder(output: str | Path, tower_spec: dict[str, Any], state: di
     extra JSON files by name (provenance)."""
     from safetensors.torch import save_file
 
-    from pig_lightning.export import folder_in_place
-
     output = Path(output)
     check_output_folder(output, overwrite)
     with folder_in_place(output, checksums) as tmp:
@@ -254,7 +230,7 @@ def write_model_folder(output: str | Path, tower_spec: dict[str, Any], state: di
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt", "pig_lightning": FORMAT})
         tokenizer.save_pretrained(str(tmp))
         config = {"format": FORMAT, "tower": tower_spec,
-                  "data": {k: data[k] for k in DATA_SETTINGS if data.get(k) is not None},
+                  "data": DataSettings.from_mapping(data).to_dict(),
                   "model_source": model_source, "weights": WEIGHTS_NAME}
         # the tokenizer does not write config.json; ours must not be overwritten by anything
         write_json_atomic(tmp / CONFIG_NAME, config, indent=2)
@@ -263,53 +239,7 @@ def write_model_folder(output: str | Path, tower_spec: dict[str, Any], state: di
     return output
 
 
-def settings_of(module) -> dict[str, Any]:
-    """The data settings the module itself fixes (frames, image size, text length)."""
-    backbone = getattr(module.tower, "backbone", None)
-    return {"num_frames": module.tower.num_frames, "image_size": getattr(backbone, "image_size", None),
-            "max_text_length": getattr(backbone, "max_text_length", None)}
-
-
-def check_output_folder(output: Path, overwrite: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise ModelFolderError(f"--output {output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise ModelFolderError(f"--output {output} exists and is not empty; pass --overwrite to replace it")
-
-
-def export_model(ckpt_path: str | Path, output: str | Path, overwrite: bool = False, checksums: bool = False) -> Path:
-    """``pig-lightning export --format model``: the whole trained model of ``ckpt_path`` as a model folder."""
-    from pig_lightning.export import check_output, checkpoint_counters, load_checkpoint
-    from pig_lightning.loading import load_tokenizer
-
-    ckpt_path, output = Path(ckpt_path), Path(output)
-    check_output(output, ckpt_path, overwrite)
-    module = load_checkpoint(ckpt_path)
-    recorded = (torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True).get("hyper_parameters")
-                or {}).get("tower")  # a checkpoint that loaded above; tensors mapped, not read
-    spec = tower_spec_of(module, recorded if isinstance(recorded, dict) else None)
-    backbone = getattr(module.tower, "backbone", None)
-    if backbone is None or not hasattr(backbone, "tokenizer_source"):
-        raise ModelFolderError(f"the tower {type(module.tower).__name__} of {ckpt_path} has no CLIP backbone")
-    data = {**settings_of(module), **(getattr(module, "trained_settings", None) or {})}
-    counters = checkpoint_counters(ckpt_path) if ckpt_path.is_file() else {}
-    info = {
-        "source_checkpoint": str(ckpt_path.resolve()),
-        "checkpoint_sha256": file_sha256(weights_file(ckpt_path)),
-        "tower": spec["class_path"],
-        "epoch": counters.get("epoch"),
-        "global_step": counters.get("global_step"),
-        "exported": "every tensor of the model (model.safetensors), how to build it and its data settings "
-                    "(config.json), the tokenizer it was trained with",
-        "use_as": "--ckpt_path of index/search, Retriever(index, DIR), model.init_checkpoint: DIR, "
-                  "pig_lightning.weights.load_model_folder(DIR)",
-    }
-    return write_model_folder(output, spec, module.state_dict(), load_tokenizer(backbone.tokenizer_source), data,
-                              {"export_info.json": info}, model_source=backbone.model_source,
-                              overwrite=overwrite, checksums=checksums)
-
-
 __all__ = [
-    "FORMAT", "ModelFolderError", "build_tower", "export_model", "is_model_folder", "load_model_folder",
-    "read_folder_state", "read_spec", "read_weights", "tower_spec_of", "weights_file", "write_model_folder",
+    "FORMAT", "ModelFolderError", "build_tower", "check_fits", "is_model_folder", "read_folder_state",
+    "read_model_folder", "read_spec", "read_weights", "tower_spec_of", "weights_file", "write_model_folder",
 ]

@@ -21,8 +21,10 @@ from typing import Any
 import torch
 
 from pig_lightning.atomic import file_sha256
-from pig_lightning.weights.folder import (ModelFolderError, build_tower, check_output_folder, sniff_safetensors,
-                                          write_model_folder)
+from pig_lightning.weights.checkpoint_file import sniff
+from pig_lightning.weights.folder import ModelFolderError, build_tower, write_model_folder
+from pig_lightning.weights.hf_folder import (ModelSourceError, OutputFolderError, check_output_folder, clip_config_from,
+                                             load_tokenizer)
 from pig_lightning.weights.release import (RELEASES, WeightsImportError, check_source, infer_clip_config,
                                            map_release, temporal_size, unwrap, video_mapper_kind)
 
@@ -43,7 +45,7 @@ def read_input(path: Path, source: str, trust: bool) -> tuple[Any, str, str]:
     """``(object, file format, how it was read)``; weights only unless ``trust``."""
     if not path.is_file():
         raise WeightsImportError(f"--input {path} not found" if not path.exists() else f"--input {path} is not a file")
-    if sniff_safetensors(path):
+    if sniff(path) in ("safetensors", "gallery"):
         from safetensors.torch import load_file
 
         return load_file(str(path)), "safetensors", "safetensors"
@@ -117,8 +119,6 @@ def import_weights(source: str, input: str | Path, output: str | Path, config: s
                    trust_checkpoint: bool = False, overwrite: bool = False,
                    checksums: bool = False) -> tuple[Path, dict[str, Any]]:
     """Import the release checkpoint ``input`` into the model folder ``output``; returns it and the report."""
-    from pig_lightning.loading import clip_config_from, load_tokenizer
-
     if source not in RELEASES:
         raise WeightsImportError(f"--source must be one of {sorted(RELEASES)}, got {source!r}")
     input, output = Path(input), Path(output)
@@ -213,13 +213,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
     parser.add_argument("--checksums", action="store_true", help="also write SHA256SUMS, checked when the folder is loaded")
     args = parser.parse_args(argv)
-    from pig_lightning.loading import ModelSourceError
-
     try:
         output, report = import_weights(args.source, args.input, args.output, args.config, args.tokenizer,
                                         args.num_frames, args.max_text_length, args.trust_checkpoint,
                                         args.overwrite, args.checksums)
-    except (WeightsImportError, ModelFolderError, ModelSourceError) as exc:
+    except (WeightsImportError, ModelFolderError, ModelSourceError, OutputFolderError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     print(summary(output, report))

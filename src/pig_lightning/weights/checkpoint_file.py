@@ -1,4 +1,4 @@
-"""Self-contained checkpoints, and telling a checkpoint from the other files users pass as one.
+"""Checkpoint files: what a checkpoint carries besides its weights, and what a file given as one is.
 
 A checkpoint written by ``pig-lightning fit`` carries, under the key ``pig_lightning``, what is
 needed to rebuild its model besides the weights: the full CLIP config (not a path to a JSON file),
@@ -35,9 +35,6 @@ from pig_lightning.atomic import temporary_name
 FORMAT = "pig-lightning-checkpoint/1"
 KEY = "pig_lightning"
 GALLERY_FORMAT = "pig-lightning-gallery/1"  # also in retrieval.gallery (kept import-free here)
-
-#: data settings compared between training and evaluation (``data.<name>``)
-DATA_SETTINGS = ("num_frames", "image_size", "max_text_length", "resize", "interpolation")
 
 
 class CheckpointError(ValueError):
@@ -204,16 +201,7 @@ def restored_hparams(checkpoint: dict[str, Any], path: str | Path) -> dict[str, 
 
 
 def training_settings(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The data settings a checkpoint was trained with (empty for older checkpoints)."""
+    """The data settings a checkpoint was trained with, as recorded (empty for older checkpoints);
+    :class:`~pig_lightning.settings.DataSettings` reads them."""
     entry = checkpoint.get(KEY)
     return dict(entry.get("training") or {}) if isinstance(entry, dict) else {}
-
-
-def setting_differences(trained: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``"num_frames: trained with 8, this run uses 4"`` for every setting known on both sides that differs."""
-    out = []
-    for name in DATA_SETTINGS:
-        a, b = trained.get(name), current.get(name)
-        if a is not None and b is not None and str(a).lower() != str(b).lower():
-            out.append(f"{name}: trained with {a}, this run uses {b}")
-    return out

@@ -1,4 +1,5 @@
-"""Load HF CLIP models and tokenizers from a hub id, a local folder or a config.
+"""Hugging Face folders: CLIP models and tokenizers read from a hub id, a local folder or a config;
+folders written in place with their ``SHA256SUMS``, and those checksums verified on reading.
 
 Model weights and tokenizers are never fetched implicitly in tests or CI
 (``HF_HUB_OFFLINE=1``); when something is not found, the error says what was looked for
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from transformers import AutoTokenizer, CLIPConfig, CLIPModel
 
-from pig_lightning.atomic import file_sha256
+from pig_lightning.atomic import file_sha256, temporary_name
 
 MIN_TOKENIZER_SIZE = 16
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
@@ -117,6 +121,75 @@ def load_clip_model(pretrained: str | None = None, config: str | dict[str, Any] 
 
 
 CHECKSUMS = "SHA256SUMS"
+NOT_CHECKSUMMED = ("export_info.json", CHECKSUMS)  # export_info.json names local paths
+
+
+class OutputFolderError(ValueError):
+    """A folder to write is a file, holds something and may not be replaced, or holds the input."""
+
+
+def check_output_folder(output: str | Path, overwrite: bool, inside: str | Path | None = None,
+                        inside_name: str = "the checkpoint") -> None:
+    """Refuse to write ``output`` when it is a file, or a folder with files and no ``overwrite``, or
+    when replacing it would delete ``inside`` (the file being read, named ``inside_name``)."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise OutputFolderError(f"--output {output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()):
+        if not overwrite:
+            raise OutputFolderError(f"--output {output} exists and is not empty; pass --overwrite to replace it")
+        if inside is not None and output.resolve() in Path(inside).resolve().parents:
+            raise OutputFolderError(f"--overwrite would delete {inside_name} {inside}, which is inside {output}")
+
+
+def write_checksums(folder: Path) -> None:
+    """``SHA256SUMS`` (``sha256sum`` format) of the model and tokenizer files of ``folder`` (not the
+    export notes, which name local paths); :func:`verify_checksums` checks them on loading."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in NOT_CHECKSUMMED)
+    lines = [f"{file_sha256(folder / name)}  {name}" for name in names]
+    (folder / CHECKSUMS).write_text("\n".join(lines) + "\n")
+
+
+@contextmanager
+def folder_in_place(output: Path, checksums: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``output`` to write into; when the block ends without an error it
+    becomes ``output`` (``SHA256SUMS`` with ``checksums``, the usual permissions, an atomic
+    replace), and it is removed in any case."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(output)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if checksums:
+            write_checksums(tmp)
+        follow_umask(tmp)
+        replace_folder(tmp, output)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def follow_umask(folder: Path) -> None:
+    """Give the written files the usual permissions (safetensors writes ``model.safetensors`` 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~umask)
+
+
+def replace_folder(tmp: Path, output: Path) -> None:
+    """Rename the finished ``tmp`` to ``output``; an existing ``output`` is moved aside first and
+    deleted only after the rename, or put back when it fails."""
+    if not output.exists():
+        os.rename(tmp, output)
+        return
+    old = temporary_name(output)
+    os.rename(output, old)
+    try:
+        os.rename(tmp, output)
+    except BaseException:
+        os.rename(old, output)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def verify_checksums(folder: Path) -> None:
