@@ -22,7 +22,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import Callback
 from report import ROOT, machine
 
-from pig_lightning.cli import PigLightningCLI, trainer_defaults
+from pig_lightning.commands.train import PigLightningCLI, trainer_defaults
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.module import RetrievalModule
 from pig_lightning.training import QualitativeImages
@@ -56,7 +56,7 @@ def fit(config: Path, save_dir: Path, epochs: int, *extra: str) -> tuple[Validat
     """The timer, the run folder and the validation set's size of one demo fit."""
     args = ["--config", str(config), f"--trainer.max_epochs={epochs}",
             f"--trainer.logger.init_args.save_dir={save_dir}", "--trainer.enable_progress_bar=false", *extra]
-    # as pig_lightning.cli.run_cli, but not run, so the timer can be the last callback
+    # as pig_lightning.commands.train.run_cli, but not run, so the timer can be the last callback
     cli = PigLightningCLI(RetrievalModule, VideoTextDataModule, subclass_mode_data=True,
                           auto_configure_optimizers=False, seed_everything_default=42,
                           trainer_defaults=trainer_defaults(), save_config_kwargs={"overwrite": True}, args=args,

@@ -32,7 +32,7 @@ from report import ROOT, machine, write_report
 sys.path.insert(0, str(ROOT))  # the release layout's random state dict lives with the tests
 
 from pig_lightning.cli import main as cli_main  # noqa: E402
-from pig_lightning.cli import run_cli  # noqa: E402
+from pig_lightning.commands.train import run_cli  # noqa: E402
 from pig_lightning.data.synthetic import write_tokenizer_folder  # noqa: E402
 from pig_lightning.load import load_model  # noqa: E402
 from pig_lightning.weights.importer import import_weights  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 from pig_lightning.module import RetrievalModule
 
 from .conftest import SMALL_SYNTHETIC, TINY_CLIP

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 from pig_lightning.module import RetrievalModule
 

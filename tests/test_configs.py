@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 
 from .conftest import SMALL_SYNTHETIC, TINY_CLIP
 

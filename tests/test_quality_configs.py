@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 from pig_lightning.data.scenes import SceneImagesConfig, SceneVideosConfig, make_scene_images, make_scene_videos
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ import torch
 import yaml
 from transformers import AutoTokenizer, CLIPModel
 
-from pig_lightning.cli import main, run_cli
+from pig_lightning.cli import main
+from pig_lightning.commands.train import run_cli
 from pig_lightning.data.scenes import SceneImagesConfig, SceneVideosConfig, make_scene_images, make_scene_videos
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,7 @@ of one query (text encoding + scoring the test gallery) and floats stored per vi
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +80,3 @@ def table(rows: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> str:
     out.append(f"(test gallery: {', '.join(map(str, sorted(sizes)))} videos; "
                f"{', '.join(str(int(r['num_texts'])) for _, r, _ in rows)} queries)")
     return "\n".join(out)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="pig-lightning compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+",
-                        help="run folders (runs/NAME/version_N, or runs/NAME for its latest) or their test_report.json")
-    parser.add_argument("--no_cost", action="store_true", help="metrics only (do not load the checkpoints)")
-    args = parser.parse_args(argv)
-    rows = []
-    try:
-        for run in args.runs:
-            path, report = read_report(run)
-            cost = None if args.no_cost else run_cost(report)
-            rows.append((str(path.parent), report, cost))
-    except (CompareError, OSError) as exc:
-        print(f"pig-lightning compare: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(table(rows))

@@ -15,8 +15,6 @@ temporary name next to ``DIR`` and renamed into place: it appears complete or no
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,30 +26,9 @@ from pig_lightning.load import load_model
 from pig_lightning.settings import DataSettings
 from pig_lightning.weights.checkpoint_file import CheckpointError
 from pig_lightning.weights.folder import ModelFolderError, tower_spec_of, weights_file, write_model_folder
-from pig_lightning.weights.hf_folder import (ModelSourceError, OutputFolderError, check_output_folder,
-                                             folder_in_place, load_tokenizer)
+from pig_lightning.weights.hf_folder import ModelSourceError, check_output_folder, folder_in_place, load_tokenizer
 
 CLIP_PREFIX = "tower.backbone.clip."
-
-DESCRIPTION = """\
-Write the CLIP model inside a checkpoint of `pig-lightning fit`, with the tokenizer it was trained
-with, as a plain Hugging Face folder. Only CLIP is exported: a tower's own parts (PIG's generator
-and fusion, X-Pool's pooling head, seqTransf's transformer, CLIP-ViP's proxy tokens, frame CLS and
-temporal embedding) are not.
-"""
-USAGE_NOTES = """\
-The folder DIR then holds config.json + model.safetensors (the trained CLIP, logit_scale included),
-the tokenizer files, and export_info.json (source checkpoint and sha256, tower, epoch/step, and the
-parameter-name prefixes that were not exported). Use it with
-  transformers.CLIPModel.from_pretrained(DIR), AutoTokenizer.from_pretrained(DIR)
-or start a new run from it (set data.tokenizer: DIR and, in the backbone's init_args,
-  pretrained: DIR
-  logit_scale_init: null     # otherwise logit_scale is reset to ln 100)
-With --format model, DIR holds the whole model instead (config.json: tower class path and arguments
-and the data settings; model.safetensors: every tensor; the tokenizer); it is read without
-unpickling anything, by index/search --ckpt_path DIR, Retriever(index, DIR) and
-model.init_checkpoint: DIR.
-"""
 
 
 class ExportError(ValueError):
@@ -173,35 +150,3 @@ def export_model(ckpt_path: str | Path, output: str | Path, overwrite: bool = Fa
     return write_model_folder(output, spec, module.state_dict(), load_tokenizer(backbone.tokenizer_source),
                               DataSettings.of_module(module).to_dict(), {"export_info.json": info},
                               model_source=backbone.model_source, overwrite=overwrite, checksums=checksums)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``pig-lightning export``; see :data:`DESCRIPTION` and :data:`USAGE_NOTES`."""
-    parser = argparse.ArgumentParser(prog="pig-lightning export", description=DESCRIPTION, epilog=USAGE_NOTES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt_path", required=True, metavar="CKPT",
-                        help="a checkpoint written by `pig-lightning fit`")
-    parser.add_argument("--output", required=True, metavar="DIR",
-                        help="folder to write; it must not exist or be empty (see --overwrite)")
-    parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
-    parser.add_argument("--checksums", action="store_true",
-                        help="also write SHA256SUMS of the model and tokenizer files; loading the folder then checks them")
-    parser.add_argument("--format", choices=["clip", "model"], default="clip",
-                        help="clip (default): the CLIP backbone as a Hugging Face folder; model: the whole model "
-                             "(config.json with the tower and data settings, model.safetensors, the tokenizer), which "
-                             "index, search, Retriever and model.init_checkpoint take in place of the checkpoint")
-    args = parser.parse_args(argv)
-    write = export_model if args.format == "model" else export_checkpoint
-    try:
-        output = write(args.ckpt_path, args.output, args.overwrite, args.checksums)
-    except (ExportError, ModelSourceError, ModelFolderError, OutputFolderError) as exc:
-        print(f"pig-lightning export: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except OSError as exc:
-        print(f"pig-lightning export: error: could not write {args.output}: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    if args.format == "model":
-        print(f"exported the model of {args.ckpt_path} (every tensor, config.json, tokenizer) to {output}")
-        return
-    print(f"exported the CLIP model and tokenizer of {args.ckpt_path} to {output}; "
-          f"what was not exported is listed in {output / 'export_info.json'}")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pig_lightning.cli import main, run_cli
+from pig_lightning.cli import main
+from pig_lightning.commands.train import run_cli
 from pig_lightning.retrieval import build_index
 
 from ..conftest import TINY_CLIP

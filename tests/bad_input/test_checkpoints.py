@@ -45,7 +45,7 @@ def test_the_checkpoint_alone_rebuilds_the_model_from_anywhere(ckpt, synthetic_r
 
 def test_test_with_other_frames_than_training_warns_with_both_values(ckpt, synthetic_root, tokenizer_dir, tmp_path,
                                                                       caplog, tiny_clip_config):
-    from pig_lightning.cli import run_cli
+    from pig_lightning.commands.train import run_cli
 
     config = run_config(tmp_path, synthetic_root, tokenizer_dir, tiny_clip_config, num_frames=2, resize="crop")
     with caplog.at_level(logging.WARNING):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 from pig_lightning.data import ClipReader, VideoDecodeError, read_jsonl
 from pig_lightning.data.annotations import VideoRecord, write_jsonl
 from pig_lightning.data.datasets import TrainVideoTextDataset

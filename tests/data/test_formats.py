@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pig_lightning.data import convert
+from pig_lightning.commands import convert
 from pig_lightning.data.annotations import AnnotationError, VideoRecord, read_jsonl, write_jsonl
 from pig_lightning.data.formats import FORMATS, describe_formats, read_annotations
 

@@ -14,7 +14,7 @@ import torch
 pytest.importorskip("litdata", reason="the optimized dataset needs the `stream` extra (litdata)")
 
 from pig_lightning.cli import main as cli_main  # noqa: E402
-from pig_lightning.cli import run_cli  # noqa: E402
+from pig_lightning.commands.train import run_cli  # noqa: E402
 from pig_lightning.data.annotations import read_jsonl  # noqa: E402
 from pig_lightning.data.datasets import EvalVideoTextDataset  # noqa: E402
 from pig_lightning.data.decoding import VideoDecodeError  # noqa: E402

@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+from pig_lightning.commands import preprocess as preprocess_command
 from pig_lightning.data import preprocess as pp
 from pig_lightning.data.decoding import VideoDecodeError
 from pig_lightning.data.preprocess import (
@@ -235,13 +236,13 @@ def test_two_inputs_for_one_output_are_refused_before_any_work(sources, tmp_path
 
 def test_main_exit_codes(mixed, sources, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        pp.main([str(mixed), str(tmp_path / "o1"), "--short_side", "32", "--workers", "1"])
+        preprocess_command.main([str(mixed), str(tmp_path / "o1"), "--short_side", "32", "--workers", "1"])
     assert exc.value.code == 1
     assert '"failed": 4' in capsys.readouterr().out
-    pp.main([str(sources / "sub"), str(tmp_path / "o2"), "--fps", "2", "--short_side", "32", "--workers", "0"])
+    preprocess_command.main([str(sources / "sub"), str(tmp_path / "o2"), "--fps", "2", "--short_side", "32", "--workers", "0"])
     assert '"processed": 2' in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
-        pp.main([str(sources / "sub"), str(tmp_path / "o2"), "--fps", "3", "--workers", "0"])
+        preprocess_command.main([str(sources / "sub"), str(tmp_path / "o2"), "--fps", "3", "--workers", "0"])
     assert exc.value.code == 2 and "fps: 2.0 -> 3.0" in capsys.readouterr().err
 
 

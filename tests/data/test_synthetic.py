@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pig_lightning.commands import make_synthetic as make_synthetic_command
 from pig_lightning.data import synthetic
 from pig_lightning.data.annotations import read_jsonl
 from pig_lightning.data.decoding import PyAVVideoReader
@@ -102,7 +103,7 @@ def test_bad_parameters_are_refused():
 
 
 def test_command_line(tmp_path, capsys):
-    synthetic.main([str(tmp_path / "cli"), "--num_train", "2", "--num_val", "1", "--num_test", "1",
+    make_synthetic_command.main([str(tmp_path / "cli"), "--num_train", "2", "--num_val", "1", "--num_test", "1",
                     "--frame_size", "32", "--frames_per_event", "2", "--workers", "1"])
     assert "2 train / 1 val / 1 test" in capsys.readouterr().out
     assert json.loads((tmp_path / "cli" / "manifest.json").read_text())["config"]["num_train"] == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 from pig_lightning.data.annotations import read_jsonl
 from pig_lightning.retrieval import Gallery, Retriever, build_index
 

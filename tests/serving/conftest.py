@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 from pig_lightning.retrieval import build_index, list_videos
 from pig_lightning.retrieval.thumbnails import write_thumbnails
 

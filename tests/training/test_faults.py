@@ -4,7 +4,8 @@
 import pytest
 import torch
 
-from pig_lightning.cli import main, run_cli
+from pig_lightning.cli import main
+from pig_lightning.commands.train import run_cli
 from pig_lightning.training.faults import NonFiniteLossError
 
 from ..test_cli import write_config

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 
 from ..test_cli import write_config
 from .callbacks import read_records

@@ -12,7 +12,7 @@ import torch
 import yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from pig_lightning.cli import run_cli
+from pig_lightning.commands.train import run_cli
 from pig_lightning.training.qualitative import QualitativeImages, rank_videos
 
 from ..conftest import pig_tower

@@ -2,7 +2,8 @@
 
 import pytest
 
-from pig_lightning.cli import main, run_cli
+from pig_lightning.cli import main
+from pig_lightning.commands.train import run_cli
 
 from ..test_cli import write_config
 from .runs import pig_config

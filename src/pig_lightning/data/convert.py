@@ -12,15 +12,11 @@ The formats and their files are described in ``docs/datasets.md``.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pig_lightning.atomic import check_output_file
-from pig_lightning.data.annotations import AnnotationError, VideoRecord, write_jsonl
-from pig_lightning.data.formats import FORMATS, describe_formats, read_annotations
-
-MISSING_SHOWN = 5
+from pig_lightning.data.annotations import VideoRecord
+from pig_lightning.data.formats import FORMATS, describe_formats
 
 
 def missing_videos(records: Sequence[VideoRecord], video_root: str | Path) -> list[Path]:
@@ -53,31 +49,3 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--video_root", default=None,
                         help="if given, warn about videos missing under this folder (conversion still succeeds)")
     return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``pig-lightning convert``: read one annotation file, write generic JSON lines."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        check_output_file(args.output)
-        records = read_annotations(
-            args.input, args.format, captions_file=args.captions_file, split=args.split,
-            video_pattern=args.video_pattern, use_span=args.use_span,
-        )
-    except (AnnotationError, FileNotFoundError, ValueError) as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    output = write_jsonl(records, args.output)
-    num_captions = sum(len(r.captions) for r in records)
-    print(f"wrote {len(records)} videos, {num_captions} captions to {output}")
-    if args.video_root is not None:
-        missing = missing_videos(records, args.video_root)
-        if missing:
-            shown = ", ".join(str(p) for p in missing[:MISSING_SHOWN])
-            more = f" (and {len(missing) - MISSING_SHOWN} more)" if len(missing) > MISSING_SHOWN else ""
-            print(f"warning: {len(missing)} of {len(records)} videos not found under {args.video_root}: "
-                  f"{shown}{more}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,54 @@
+"""``pig-lightning index``: the command line of :mod:`pig_lightning.retrieval.indexer`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import torch
+
+from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES
+from pig_lightning.data.formats import FORMATS
+from pig_lightning.retrieval.gallery import Gallery
+from pig_lightning.retrieval.indexer import build_index, list_videos
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``pig-lightning index``: embed a video collection with a trained checkpoint (offline)."""
+    parser = argparse.ArgumentParser(prog="pig-lightning index", description=main.__doc__)
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `pig-lightning fit`")
+    parser.add_argument("--videos", required=True, help="annotation file (see --format) or a folder of videos")
+    parser.add_argument("--format", default="jsonl", choices=list(FORMATS), metavar="FORMAT",
+                        help="annotation format of --videos (default: jsonl; see `pig-lightning convert --help`)")
+    parser.add_argument("--resize", default=None, choices=["squash", "crop"],
+                        help="default: as the model was trained (data.resize, recorded in the checkpoint)")
+    parser.add_argument("--outside_root", default="warn", choices=OUTSIDE_ROOT_POLICIES,
+                        help="video paths outside the video root: warn (default), refuse or allow")
+    parser.add_argument("--output", required=True, help="gallery file to write (.safetensors)")
+    parser.add_argument("--video_root", default=None, help="root of the annotation paths (default: its folder)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--shard_size", type=int, default=1024, help="videos per resumable shard")
+    parser.add_argument("--num_workers", type=int, default=2)
+    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--thumbnails", type=int, default=0,
+                        help="also store N small JPEG frames per video beside the gallery (<output>.thumbs.json) "
+                             "for `search --html`; default 0: none")
+    parser.add_argument("--thumbnail_size", type=int, default=96, help="thumbnail size in pixels (default 96)")
+    args = parser.parse_args(argv)
+    if args.thumbnails < 0 or args.thumbnail_size < 8:
+        parser.error("--thumbnails must be >= 0 and --thumbnail_size >= 8")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    done = build_index(args.ckpt_path, args.videos, args.output, args.video_root, args.batch_size,
+                       args.shard_size, args.num_workers, args.dtype, args.device, rank=rank, world_size=world,
+                       resize=args.resize, format=args.format, outside_root=args.outside_root)
+    if done:
+        gallery = Gallery.load(done)
+        print(f"wrote {done}: {len(gallery.video_ids)} videos, embeddings {tuple(gallery.embeddings.shape)} "
+              f"{gallery.embeddings.dtype}")
+        if args.thumbnails:
+            from pig_lightning.retrieval.thumbnails import write_thumbnails
+
+            items = list_videos(args.videos, args.video_root, args.format, outside_root=args.outside_root)
+            print(f"wrote {write_thumbnails(items, done, args.thumbnails, args.thumbnail_size)}")
