@@ -21,7 +21,7 @@ DEMO_EPOCHS ?= 6
 DEMO_SETTING ?= salient
 DEMO_DATA = --data.init_args.setting $(DEMO_SETTING) --data.init_args.root data/scene_videos_$(DEMO_SETTING)
 
-.PHONY: setup demo demo-scratch pretrained-clip test clean
+.PHONY: test-fast setup demo demo-scratch pretrained-clip test clean
 
 setup: $(VENV)/.installed
 
@@ -52,6 +52,10 @@ pretrained-clip: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# the quick lane for iterating (no training runs, no process launches): a few minutes on 2 cores
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not cluster"
 
 clean:
 	rm -rf $(VENV) data/synthetic runs

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from pig_lightning.explain import pyplot  # noqa: E402  (lazy matplotlib with a clear error)
+from pig_lightning.plotting import pyplot  # noqa: E402  (lazy matplotlib with a clear error)
 
 
 def table(markdown: Path) -> tuple[list[str], list[list[str]]]:

@@ -135,7 +135,7 @@ def decision(runs: dict[str, list[dict]]) -> list[str]:
 
 
 def charts(all_runs: dict[str, dict[str, list[dict]]], keys: list[str]) -> list[str]:
-    from pig_lightning.explain import pyplot
+    from pig_lightning.plotting import pyplot
 
     plt = pyplot()
     colours = {"two-tower": "#7f8c8d", "hybrid": "#c0392b", "single-tower": "#2e86c1"}

@@ -10,7 +10,7 @@
 * scoring latency: ``score`` + top-10 for a batch of queries against synthetic galleries of
   1k / 10k / 100k videos (embeddings are random: latency does not depend on their values).
 
-FLOPs are counted with :func:`pig_lightning.costs.count_flops` (``torch.utils.flop_counter``,
+FLOPs are counted with :func:`pig_lightning.evaluation.costs.count_flops` (``torch.utils.flop_counter``,
 deterministic; a multiply-add is 2 FLOPs; the CPU fused attention kernel counted by its two
 matrix products). Weights are random: costs do not depend on them.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from report import machine, write_report
 
-from pig_lightning.costs import count_flops
+from pig_lightning.evaluation.costs import count_flops
 from pig_lightning.data.synthetic import write_tokenizer_folder
 from pig_lightning.models import (
     FrameCLIPBackbone,

@@ -18,7 +18,7 @@ on a GPU):
 * **optimiser**: ``on_before_optimizer_step`` -> ``on_train_batch_end`` (AdamW step, zeroing).
 
 Times are means over the timed steps (the parts add up to the step). FLOPs per step: one forward + backward of the same
-step counted with :func:`pig_lightning.costs.count_flops` (``torch.utils.flop_counter``, a
+step counted with :func:`pig_lightning.evaluation.costs.count_flops` (``torch.utils.flop_counter``, a
 multiply-add is 2 FLOPs, PyTorch's fused attention counted by its matrix products, as in
 ``benchmarks/tower_costs.py``); the optimiser's elementwise work is not counted. MFU is model
 FLOP/s over the device's dense bf16 peak (table below); on a CPU only FLOP/s are reported.
@@ -37,7 +37,7 @@ import torch
 from report import machine, write_report
 from torch.utils.data import DataLoader, Dataset
 
-from pig_lightning.costs import count_flops
+from pig_lightning.evaluation.costs import count_flops
 from pig_lightning.data.synthetic import write_tokenizer_folder
 from pig_lightning.data.transforms import clip_normalise
 from pig_lightning.losses import symmetric_infonce

@@ -9,29 +9,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic, write_tokenizer_folder  # noqa: E402
-
-TINY_CLIP = {
-    "projection_dim": 32,
-    "text_config": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "max_position_embeddings": 32,
-    },
-    "vision_config": {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "image_size": 32,
-        "patch_size": 8,
-    },
-}
-
-SMALL_SYNTHETIC = SyntheticConfig(num_train=24, num_val=10, num_test=10, captions_per_video=3,
-                                  frame_size=32, frames_per_event=4, seed=7)
+from pig_lightning.data.synthetic import make_synthetic, write_tokenizer_folder  # noqa: E402
+from tests.helpers import SMALL_SYNTHETIC, TINY_CLIP  # noqa: E402
 
 
 @pytest.fixture()
@@ -51,9 +30,3 @@ def synthetic_root(tmp_path_factory) -> str:
     return str(make_synthetic(root, SMALL_SYNTHETIC, num_workers=1))
 
 
-def pig_tower(backbone_init_args: dict, num_selected: int = 4) -> dict:
-    """The ``model.tower`` config section of a tiny PIG on the video-proxy backbone."""
-    return {"class_path": "pig_lightning.models.PIGTower",
-            "init_args": {"backbone": {"class_path": "pig_lightning.models.VideoProxyBackbone",
-                                       "init_args": backbone_init_args},
-                          "num_selected": num_selected}}

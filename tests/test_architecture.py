@@ -13,7 +13,7 @@ LAYERS = {
     "atomic": 0, "settings": 0,
     "weights": 1,
     "models": 2, "data": 2, "evaluation": 2, "losses": 2,
-    "module": 3,
+    "module": 3, "nonfinite": 2,
     "load": 4,
     "training": 5, "retrieval": 5, "explain": 5, "export": 5, "serving": 5, "plotting": 0,
     "commands": 6, "cli": 6, "__main__": 6,

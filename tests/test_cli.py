@@ -12,57 +12,10 @@ import yaml
 from pig_lightning.commands.train import run_cli
 from pig_lightning.module import RetrievalModule
 
-from .conftest import SMALL_SYNTHETIC, TINY_CLIP
+from tests.helpers import SMALL_SYNTHETIC, TINY_CLIP
+from tests.helpers import write_config
 
-
-def write_config(tmp_path: Path, synthetic_root: str, **trainer) -> Path:
-    config = {
-        "seed_everything": 1,
-        "trainer": {
-            "accelerator": "cpu",
-            "devices": 1,
-            "max_steps": 4,
-            "val_check_interval": 2,
-            "check_val_every_n_epoch": None,
-            "num_sanity_val_steps": 0,
-            "log_every_n_steps": 1,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "logger": {
-                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                "init_args": {"save_dir": str(tmp_path / "runs"), "name": "t", "default_hp_metric": False},
-            },
-            **trainer,
-        },
-        "model": {
-            "lr": 1e-3,
-            "tower": {
-                "class_path": "pig_lightning.models.MeanPoolingTower",
-                "init_args": {
-                    "backbone": {"class_path": "pig_lightning.models.FrameCLIPBackbone",
-                                 "init_args": {"config": TINY_CLIP}}
-                },
-            },
-        },
-        "data": {
-            "class_path": "pig_lightning.data.SyntheticVideoTextDataModule",
-            "init_args": {
-                "root": synthetic_root,
-                "synthetic_seed": SMALL_SYNTHETIC.seed,
-                **{k: getattr(SMALL_SYNTHETIC, k) for k in ("num_train", "num_val", "num_test",
-                                                            "captions_per_video", "frame_size", "frames_per_event")},
-                "num_frames": 4,
-                "image_size": 32,
-                "max_text_length": 20,
-                "batch_size": 8,
-                "eval_batch_size": 5,
-                "num_workers": 0,
-            },
-        },
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 def test_fit_writes_checkpoints_tensorboard_events_and_the_resolved_config(tmp_path, synthetic_root):

@@ -11,8 +11,10 @@ from pig_lightning.commands.train import run_cli
 from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 from pig_lightning.module import RetrievalModule
 
-from .conftest import TINY_CLIP
-from .test_cli import write_config
+from tests.helpers import TINY_CLIP
+from tests.helpers import write_config
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 BACKBONE = "--model.tower.init_args.backbone.init_args."
 

@@ -6,7 +6,9 @@ import pytest
 
 from pig_lightning.commands.train import run_cli
 
-from .conftest import SMALL_SYNTHETIC, TINY_CLIP
+from tests.helpers import SMALL_SYNTHETIC, TINY_CLIP
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 DEMO_CONFIGS = sorted(CONF.glob("demo*.yaml"))

@@ -14,7 +14,9 @@ from pig_lightning.data import VideoTextDataModule
 from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower, PIGTower, VideoProxyBackbone, XPoolTower
 from pig_lightning.module import RetrievalModule
 
-from .conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 def subset(synthetic_root: str, tmp_path: Path, count: int) -> str:

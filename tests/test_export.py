@@ -24,8 +24,10 @@ from pig_lightning.models import FrameCLIPBackbone
 from pig_lightning.models.towers import DotProductTower
 from pig_lightning.load import load_model
 
-from .conftest import TINY_CLIP
-from .test_cli import write_config
+from tests.helpers import TINY_CLIP
+from tests.helpers import write_config
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 BACKBONES = {"frame": "pig_lightning.models.FrameCLIPBackbone", "proxy": "pig_lightning.models.VideoProxyBackbone"}
 

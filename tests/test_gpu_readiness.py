@@ -18,7 +18,7 @@ from pig_lightning.models import (
 )
 from pig_lightning.module import COMPILED_METHODS, RetrievalModule
 
-from .conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "pig_lightning"
 # a device written into the code; `"cuda" if torch.cuda.is_available() else "cpu"` (a CLI default) is fine

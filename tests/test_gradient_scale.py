@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower
 from pig_lightning.module import RetrievalModule
 
-from .conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 
 BATCH, FRAMES = 4, 2
 

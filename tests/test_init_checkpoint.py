@@ -8,7 +8,7 @@ import torch
 from pig_lightning.models import CrossAttentionPooling, PIGTower, VideoCLSTower, VideoProxyBackbone
 from pig_lightning.module import RetrievalModule
 
-from .conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 
 
 def proxy_backbone(tokenizer_dir: str) -> VideoProxyBackbone:

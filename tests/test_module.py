@@ -7,7 +7,7 @@ import torch
 from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower
 from pig_lightning.module import RetrievalModule, _unique_first
 
-from .conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 
 
 @pytest.fixture()

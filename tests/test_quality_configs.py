@@ -9,6 +9,8 @@ import yaml
 from pig_lightning.commands.train import run_cli
 from pig_lightning.data.scenes import SceneImagesConfig, SceneVideosConfig, make_scene_images, make_scene_videos
 
+pytestmark = pytest.mark.slow  # trains or launches processes
+
 ROOT = Path(__file__).resolve().parents[1]
 QUALITY = ROOT / "conf" / "quality"
 TOWERS = ("meanp", "seqtransf", "clipvip", "pig", "xpool")

@@ -13,6 +13,8 @@ from pig_lightning.cli import main
 from pig_lightning.commands.train import run_cli
 from pig_lightning.data.scenes import SceneImagesConfig, SceneVideosConfig, make_scene_images, make_scene_videos
 
+pytestmark = pytest.mark.slow  # trains or launches processes
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = SceneImagesConfig(num_train=512, num_val=32, seed=5)
 SHIPPED = ROOT / "assets" / "clip-tiny-scenes"  # the full stage 1, shipped

@@ -25,7 +25,7 @@ from pig_lightning.evaluation.report import write_report
 from pig_lightning.evaluation.distributed import unique_first as _unique_first  # noqa: F401 (tests, callers)
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
-from pig_lightning.training.faults import NonFiniteLossError, batch_video_ids, describe, nonfinite_on_any_rank
+from pig_lightning.nonfinite import NonFiniteLossError, batch_video_ids, describe, nonfinite_on_any_rank
 from pig_lightning.weights.folder import read_weights
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ from pig_lightning.cli import main
 from pig_lightning.commands.train import run_cli
 from pig_lightning.retrieval import build_index
 
-from ..conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
+from tests.helpers import fit_and_keep_only_the_checkpoint, run_config
 
 
 @dataclass
@@ -44,46 +45,6 @@ def run(capsys):
     return _run
 
 
-def data_config(root: str, tokenizer_path: str, **overrides) -> dict:
-    return {
-        "class_path": "pig_lightning.data.VideoTextDataModule",
-        "init_args": {
-            "video_root": root,
-            "train_annotations": f"{root}/train.jsonl",
-            "test_annotations": f"{root}/val.jsonl",
-            "tokenizer": tokenizer_path,
-            "num_frames": 4,
-            "image_size": 32,
-            "max_text_length": 20,
-            "batch_size": 8,
-            "eval_batch_size": 5,
-            "num_workers": 0,
-            **overrides,
-        },
-    }
-
-
-def run_config(folder: Path, root: str, tokenizer_path: str, clip_config: str | dict, **data) -> Path:
-    config = {
-        "seed_everything": 1,
-        "trainer": {
-            "accelerator": "cpu", "devices": 1, "max_steps": 2, "limit_val_batches": 0, "num_sanity_val_steps": 0,
-            "enable_progress_bar": False, "enable_model_summary": False, "log_every_n_steps": 1,
-            "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                       "init_args": {"save_dir": str(folder / "runs"), "name": "b", "default_hp_metric": False}},
-        },
-        "checkpoint": {"monitor": None},
-        "model": {"lr": 1e-3, "tower": {
-            "class_path": "pig_lightning.models.MeanPoolingTower",
-            "init_args": {"backbone": {"class_path": "pig_lightning.models.FrameCLIPBackbone",
-                                       "init_args": {"config": clip_config}}}}},
-        "data": data_config(root, tokenizer_path, **data),
-    }
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
     """Tokenizers restored from checkpoints go to a temporary cache, not the user's."""
@@ -107,19 +68,6 @@ def ckpt(tmp_path_factory, synthetic_root, tokenizer_dir) -> Path:
     return fit_and_keep_only_the_checkpoint(project, config, tmp_path_factory.mktemp("moved") / "model.ckpt")
 
 
-def fit_and_keep_only_the_checkpoint(project: Path, config: Path, target: Path) -> Path:
-    """Train ``config`` from inside ``project``, move its last.ckpt to ``target``, delete ``project``."""
-    cwd = os.getcwd()
-    os.chdir(project)
-    try:
-        run_cli(["fit", "--config", str(config)])
-    finally:
-        os.chdir(cwd)
-    shutil.move(next((project / "runs").rglob("last.ckpt")), target)
-    shutil.rmtree(project)
-    return target
-
-
 @pytest.fixture(scope="session")
 def gallery(tmp_path_factory, ckpt, synthetic_root) -> Path:
     out = tmp_path_factory.mktemp("gallery") / "val.safetensors"
@@ -127,10 +75,3 @@ def gallery(tmp_path_factory, ckpt, synthetic_root) -> Path:
                        progress=False)
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def synthetic_rows(root: str, split: str = "val") -> list[dict]:
-    return [json.loads(line) for line in (Path(root) / f"{split}.jsonl").read_text().splitlines() if line.strip()]

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from pig_lightning.module import RetrievalModule
 from pig_lightning.retrieval import Retriever
 
-from .conftest import run_config, synthetic_rows, write_jsonl
+from tests.helpers import run_config, synthetic_rows, write_jsonl
 
 
 def test_the_checkpoint_alone_rebuilds_the_model_from_anywhere(ckpt, synthetic_root, tmp_path, monkeypatch, run):

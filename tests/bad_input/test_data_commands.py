@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import synthetic_rows, write_jsonl
+from tests.helpers import synthetic_rows, write_jsonl
 
 
 def _check(run, annotations, root, *extra):

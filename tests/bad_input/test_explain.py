@@ -16,8 +16,8 @@ from pig_lightning.weights.hf_folder import load_tokenizer
 from pig_lightning.models.token_selection import select_informative_tokens
 from pig_lightning.load import load_model
 
-from ..conftest import TINY_CLIP, pig_tower
-from .conftest import fit_and_keep_only_the_checkpoint, run_config, synthetic_rows
+from tests.helpers import TINY_CLIP, pig_tower
+from tests.helpers import fit_and_keep_only_the_checkpoint, run_config, synthetic_rows
 
 
 @pytest.fixture(scope="session")

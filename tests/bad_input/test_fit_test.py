@@ -7,7 +7,9 @@ import logging
 
 import pytest
 
-from .conftest import run_config, synthetic_rows, write_jsonl
+from tests.helpers import run_config, synthetic_rows, write_jsonl
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 @pytest.fixture()

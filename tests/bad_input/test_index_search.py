@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from pig_lightning.retrieval import Gallery, build_index
 
-from .conftest import synthetic_rows, write_jsonl
+from tests.helpers import synthetic_rows, write_jsonl
 
 
 def _edit_gallery(gallery: Path, target: Path, embeddings=None, **metadata_edits) -> Path:

@@ -7,7 +7,7 @@ import re
 
 from pig_lightning.retrieval.thumbnails import load_thumbnails
 
-from .conftest import synthetic_rows
+from tests.helpers import synthetic_rows
 
 
 def test_results_page_for_two_queries(ckpt, synthetic_root, tmp_path, run):

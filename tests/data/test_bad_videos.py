@@ -11,7 +11,7 @@ from pig_lightning.commands.train import run_cli
 from pig_lightning.data import ClipReader, VideoDecodeError, read_jsonl
 from pig_lightning.data.annotations import VideoRecord, write_jsonl
 from pig_lightning.data.datasets import TrainVideoTextDataset
-from tests.conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 from tests.data.video_factory import write_bad_videos
 
 BAD_KINDS = ("missing", "zero", "garbage", "truncated", "audio-only")

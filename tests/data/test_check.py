@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 
 from pig_lightning.data.annotations import VideoRecord, read_jsonl, write_jsonl
-from pig_lightning.commands.data_check import main
+from pig_lightning.cli import main as cli_main
 from pig_lightning.data.check import check_dataset
 from tests.data.video_factory import indexed_frames, write_bad_videos, write_frame_folder, write_video
+
+
+def main(argv: list[str]) -> None:
+    """``pig-lightning data-check ARGV`` as the entry point runs it (one error policy, exit codes)."""
+    cli_main(["data-check", *argv])
 
 
 @pytest.fixture()

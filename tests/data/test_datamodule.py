@@ -13,26 +13,10 @@ from pig_lightning.data import (
 )
 from pig_lightning.data.transforms import CLIP_MEAN, CLIP_STD, clip_normalise
 
-from ..conftest import SMALL_SYNTHETIC
+from tests.helpers import SMALL_SYNTHETIC
+from tests.helpers import make_dm
 
-
-def make_dm(root: str, **overrides) -> VideoTextDataModule:
-    kwargs = dict(
-        video_root=root,
-        train_annotations=f"{root}/train.jsonl",
-        val_annotations=f"{root}/val.jsonl",
-        test_annotations=f"{root}/test.jsonl",
-        tokenizer=f"{root}/tokenizer",
-        num_frames=4,
-        image_size=32,
-        max_text_length=20,
-        batch_size=8,
-        eval_batch_size=4,
-        num_workers=0,
-        seed=3,
-    )
-    kwargs.update(overrides)
-    return VideoTextDataModule(**kwargs)
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 def first_epoch_batches(dm, epoch=0):

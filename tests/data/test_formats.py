@@ -9,63 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pig_lightning.commands import convert
+from pig_lightning.cli import main as cli_main
 from pig_lightning.data.annotations import AnnotationError, VideoRecord, read_jsonl, write_jsonl
 from pig_lightning.data.formats import FORMATS, describe_formats, read_annotations
+from tests.data.annotation_files import (_activitynet_file, _didemo_file, _lsmdc_file, _msrvtt_data, _msvd_files,
+                                         _vatex_file, _write, _write_json)
 
 # ------------------------------------------------------------------------------------------------
 # fixture files
-
-
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _write_json(path: Path, data: object) -> Path:
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
-def _msrvtt_data(tmp_path: Path) -> Path:
-    """MSRVTT_data.json: 'videos' with split, 'sentences' in file order (interleaved videos)."""
-    videos = [
-        {"category": 9, "url": "https://www.youtube.com/watch?v=aaa", "video_id": "video0", "start time": 137.72,
-         "end time": 149.44, "split": "train", "id": 0},
-        {"category": 16, "url": "https://www.youtube.com/watch?v=bbb", "video_id": "video1", "start time": 184.33,
-         "end time": 206.89, "split": "train", "id": 1},
-        {"category": 9, "url": "https://www.youtube.com/watch?v=ccc", "video_id": "video6513", "start time": 1.0,
-         "end time": 11.0, "split": "validate", "id": 6513},
-        {"category": 3, "url": "https://www.youtube.com/watch?v=ddd", "video_id": "video7010", "start time": 5.0,
-         "end time": 20.0, "split": "test", "id": 7010},
-        {"category": 3, "url": "https://www.youtube.com/watch?v=eee", "video_id": "video7011", "start time": 5.0,
-         "end time": 20.0, "split": "test", "id": 7011},
-    ]
-    sentences = [
-        {"caption": "a car is shown", "video_id": "video0", "sen_id": 0},
-        {"caption": "a man drives a car", "video_id": "video1", "sen_id": 1},
-        {"caption": "a red car on a road", "video_id": "video0", "sen_id": 2},
-        {"caption": "someone is cooking", "video_id": "video7010", "sen_id": 3},
-        {"caption": "a man talks", "video_id": "video6513", "sen_id": 4},
-        {"caption": "a cartoon cat", "video_id": "video7011", "sen_id": 5},
-        {"caption": "a person makes food", "video_id": "video7010", "sen_id": 6},
-        {"caption": "  a car drives fast ", "video_id": "video0", "sen_id": 7},
-    ]
-    return _write_json(tmp_path / "MSRVTT_data.json", {"info": {"year": 2016}, "videos": videos, "sentences": sentences})
-
-
-def _lsmdc_file(tmp_path: Path) -> Path:
-    lines = [
-        "0001_American_Beauty_00.00.51.926-00.00.54.129\t00.00.51.926\t00.00.54.129\t00.00.51.000\t00.00.55.000"
-        "\tSOMEONE's \"perfect\" lawn.",
-        "0001_American_Beauty_00.00.56.000-00.00.58.500\t00.00.56.000\t00.00.58.500\t00.00.56.000\t00.00.59.000"
-        "\tSOMEONE jogs past.",
-        "1010_TITANIC_00.41.32.072-00.41.40.196\t00.41.32.072\t00.41.40.196\t00.41.32.000\t00.41.41.000"
-        "\tThe ship sails.",
-        "0001_American_Beauty_00.00.51.926-00.00.54.129\t00.00.51.926\t00.00.54.129\t00.00.51.000\t00.00.55.000"
-        "\tThe lawn is green.",
-    ]
-    return _write(tmp_path / "LSMDC16_annos_training.csv", "\n".join(lines) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,17 +90,6 @@ def test_msrvtt_jsonl_merges_lines_of_one_video(tmp_path):
     ]
 
 
-def _msvd_files(tmp_path: Path, ids: list[str]) -> tuple[Path, Path]:
-    captions = {
-        "-4wsuPCjDBc_5_15": [["a", "man", "is", "singing"], ["someone", "sings"]],
-        "-7KMZQEsJW4_205_208": [["a", "cat", "plays"], ["a", "kitten", "is", "playing"], ["cat"]],
-        "bQJQGoJF7_k_162_169": [["a", "woman", "slices", "an", "onion"]],
-    }
-    pkl = tmp_path / "raw-captions.pkl"
-    pkl.write_bytes(pickle.dumps(captions))
-    return _write(tmp_path / "test_list.txt", "\n".join(ids) + "\n"), pkl
-
-
 def test_msvd_joins_tokens(tmp_path):
     ids, pkl = _msvd_files(tmp_path, ["-7KMZQEsJW4_205_208", "-4wsuPCjDBc_5_15", "bQJQGoJF7_k_162_169"])
     assert read_annotations(ids, "msvd", captions_file=pkl) == [
@@ -157,20 +97,6 @@ def test_msvd_joins_tokens(tmp_path):
         VideoRecord("-4wsuPCjDBc_5_15", "-4wsuPCjDBc_5_15.avi", ("a man is singing", "someone sings")),
         VideoRecord("bQJQGoJF7_k_162_169", "bQJQGoJF7_k_162_169.avi", ("a woman slices an onion",)),
     ]
-
-
-def _didemo_file(tmp_path: Path) -> Path:
-    entries = [
-        {"annotation_id": 1, "description": "a dog runs in.", "video": "12090392@N02_13482799053_87ef417396.mov",
-         "times": [[0, 0], [0, 1], [0, 0], [0, 1]], "dl_link": "https://example.invalid/1"},
-        {"annotation_id": 2, "description": "the camera pans left", "video": "10015567@N08_3655084291_d8b58466fa.mp4",
-         "times": [[2, 3], [2, 3], [2, 3], [2, 3]], "dl_link": "https://example.invalid/2"},
-        {"annotation_id": 3, "description": " the dog sits down ", "video": "12090392@N02_13482799053_87ef417396.mov",
-         "times": [[4, 5], [4, 5], [3, 5], [5, 5]], "dl_link": "https://example.invalid/1"},
-        {"annotation_id": 4, "description": "a boy jumps", "video": "10026939@N00_4523218017_c0e8d3b3d7.avi",
-         "times": [[1, 1], [1, 1], [1, 1], [1, 1]], "dl_link": "https://example.invalid/3"},
-    ]
-    return _write_json(tmp_path / "test_data.json", entries)
 
 
 def test_didemo_paragraphs_segments_and_span(tmp_path):
@@ -197,18 +123,6 @@ def test_didemo_paragraphs_segments_and_span(tmp_path):
     ]
 
 
-def _activitynet_file(tmp_path: Path) -> Path:
-    data = {
-        "v_QOlSCBRmfWY": {"duration": 82.73, "timestamps": [[0.83, 19.86], [17.37, 60.81], [56.26, 79.42]],
-                          "sentences": ["A young woman is seen standing in a room.",
-                                        " The girl dances around the room.", "  She ends by bowing. "]},
-        "v_ehGHCYKzyZ8": {"duration": 61.72, "timestamps": [[0, 14.29], [10.5, 65.0]],
-                          "sentences": ["Two men play.", "They shake hands."]},
-        "v_nwznKOuZM7w": {"duration": 30.0, "timestamps": [[3.5, 12.0]], "sentences": ["A cat jumps."]},
-    }
-    return _write_json(tmp_path / "val_1.json", data)
-
-
 def test_activitynet_paragraphs_and_span(tmp_path):
     path = _activitynet_file(tmp_path)
     records = read_annotations(path, "activitynet")
@@ -226,18 +140,6 @@ def test_activitynet_paragraphs_and_span(tmp_path):
     assert [(r.video, r.start, r.end) for r in spanned] == [
         ("QOlSCBRmfWY.mp4", 0.83, 79.42), ("ehGHCYKzyZ8.mp4", 0.0, 61.72), ("nwznKOuZM7w.mp4", 3.5, 12.0),
     ]
-
-
-def _vatex_file(tmp_path: Path) -> Path:
-    data = [
-        {"videoID": "Ptf_2VRj-V0_000122_000132", "enCap": [f"a man plays drum {i}" for i in range(10)],
-         "chCap": [f"中文 {i}" for i in range(10)]},
-        {"videoID": "wsAG-b2m0wE_000015_000025", "enCap": [f"a girl sings {i}" for i in range(10)],
-         "chCap": [f"中文 {i}" for i in range(10)]},
-        {"videoID": "b_0yzHtxNg8_000030_000040", "enCap": [f"people ski {i}" for i in range(10)],
-         "chCap": [f"中文 {i}" for i in range(10)]},
-    ]
-    return _write_json(tmp_path / "vatex_validation_v1.0.json", data)
 
 
 def test_vatex_english_captions_and_id_list(tmp_path):
@@ -290,7 +192,7 @@ def test_convert_end_to_end(tmp_path, capsys):
     videos.mkdir()
     (videos / "video0.mp4").write_bytes(b"")
     out = tmp_path / "data" / "msrvtt" / "train9k.jsonl"
-    convert.main(["--format", "msrvtt_csv", "--input", str(split), "--captions_file", str(data),
+    cli_main(["convert", "--format", "msrvtt_csv", "--input", str(split), "--captions_file", str(data),
                   "--output", str(out), "--video_root", str(videos)])
     captured = capsys.readouterr()
     assert captured.out.strip() == f"wrote 2 videos, 4 captions to {out}"
@@ -305,7 +207,7 @@ def test_convert_end_to_end(tmp_path, capsys):
 
 def test_convert_paragraph_with_span(tmp_path, capsys):
     out = tmp_path / "val_1.jsonl"
-    convert.main(["--format", "activitynet", "--input", str(_activitynet_file(tmp_path)), "--output", str(out),
+    cli_main(["convert", "--format", "activitynet", "--input", str(_activitynet_file(tmp_path)), "--output", str(out),
                   "--use_span"])
     assert capsys.readouterr().out.strip() == f"wrote 3 videos, 3 captions to {out}"
     first = json.loads(out.read_text().splitlines()[0])
@@ -315,7 +217,7 @@ def test_convert_paragraph_with_span(tmp_path, capsys):
 def test_convert_reports_errors_without_traceback(tmp_path, capsys):
     ids, _ = _msvd_files(tmp_path, ["-4wsuPCjDBc_5_15"])
     with pytest.raises(SystemExit) as exc:
-        convert.main(["--format", "msvd", "--input", str(ids), "--output", str(tmp_path / "o.jsonl")])
+        cli_main(["convert", "--format", "msvd", "--input", str(ids), "--output", str(tmp_path / "o.jsonl")])
     assert exc.value.code == 2
     assert "needs captions_file" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()

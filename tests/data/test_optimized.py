@@ -24,7 +24,9 @@ from pig_lightning.data.readers import ClipReader  # noqa: E402
 from pig_lightning.data.sampling import jittered_indices  # noqa: E402
 from pig_lightning.data.streaming import OptimizedSplit, StreamingVideoTextDataModule  # noqa: E402
 
-from ..test_cli import write_config  # noqa: E402
+from tests.helpers import write_config
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 SETTINGS = {"image_size": 32, "resize": "squash", "interpolation": "BICUBIC", "frame_positions": "truncate"}
 
@@ -256,7 +258,7 @@ def test_two_torchrun_nodes_train_from_an_optimized_dataset(tmp_path, synthetic_
     """Lightning DDP (two torchrun "nodes", gloo) over litdata's stream: disjoint shares, one model."""
     from tests.training.callbacks import read_records
     from tests.training.launch import torchrun_nodes
-    from tests.training.test_multinode import wait
+    from tests.training.launch import wait
 
     config = write_config(tmp_path, synthetic_root, max_steps=4, val_check_interval=3)
     procs = torchrun_nodes(config, "--data=pig_lightning.data.streaming.StreamingVideoTextDataModule",

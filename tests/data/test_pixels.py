@@ -49,7 +49,7 @@ def test_loader_batches_are_uint8_and_the_module_converts_them_after_transfer(sy
     from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower
     from pig_lightning.module import RetrievalModule
 
-    from .test_datamodule import make_dm
+    from tests.helpers import make_dm
 
     dm = make_dm(synthetic_root)
     dm.setup("test")

@@ -13,7 +13,7 @@ from pig_lightning.data.sampling import uniform_indices
 from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
 from pig_lightning.weights.hf_folder import load_tokenizer
 
-from ..conftest import SMALL_SYNTHETIC
+from tests.helpers import SMALL_SYNTHETIC
 
 
 def test_generation_is_deterministic_in_what_is_decoded(tmp_path, synthetic_root):

@@ -6,7 +6,8 @@ from pig_lightning.models import CrossAttentionPooling, PIGTower, VideoCLSTower,
 from pig_lightning.models.proxy_backbone import ProxyOutput
 from pig_lightning.models.token_selection import select_informative_tokens
 
-from ..conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
+from tests.helpers import fake_output
 
 
 @pytest.fixture()
@@ -18,13 +19,6 @@ def backbone(tokenizer_dir):
 @pytest.fixture()
 def pig(backbone):
     return PIGTower(backbone, num_frames=4).eval()
-
-
-def fake_output(b=3, t=4, p=5, heads=2, dim=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    n = 4 + t * p
-    attention = torch.rand(b, heads, 4, n, generator=g).softmax(-1)
-    return ProxyOutput(torch.randn(b, n, dim, generator=g), attention, t, p)
 
 
 @pytest.mark.parametrize("reduction", ["max", "mean"])

@@ -8,8 +8,8 @@ from pig_lightning.models import PIGTower, VideoProxyBackbone
 from pig_lightning.models.token_selection import select_informative_tokens, select_random_tokens
 from pig_lightning.module import RetrievalModule
 
-from ..conftest import TINY_CLIP
-from .test_pig import fake_output
+from tests.helpers import TINY_CLIP
+from tests.helpers import fake_output
 
 
 @pytest.fixture()

@@ -4,7 +4,7 @@ import torch
 from pig_lightning.models.layers import full_layer
 from pig_lightning.models.proxy_backbone import NUM_GLOBAL, VideoProxyBackbone, block_attention_layer, block_mask
 
-from ..conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 
 
 @pytest.fixture()

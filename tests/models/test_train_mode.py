@@ -10,7 +10,9 @@ from pig_lightning.weights.hf_folder import load_clip_model, load_tokenizer
 from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower, PIGTower, VideoProxyBackbone, XPoolTower
 from pig_lightning.module import RetrievalModule
 
-from ..conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 @pytest.fixture(scope="module")

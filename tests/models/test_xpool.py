@@ -11,7 +11,7 @@ from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models import CrossAttentionPooling, FrameCLIPBackbone, XPoolTower
 from pig_lightning.module import RetrievalModule
 
-from ..conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 
 
 @pytest.fixture()

@@ -12,7 +12,9 @@ from pig_lightning.commands.train import run_cli
 from pig_lightning.data.annotations import read_jsonl
 from pig_lightning.retrieval import Gallery, Retriever, build_index
 
-from ..test_cli import write_config
+from tests.helpers import write_config
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pig_lightning.commands.train import run_cli
 from pig_lightning.retrieval import build_index, list_videos
 from pig_lightning.retrieval.thumbnails import write_thumbnails
 
-from ..test_cli import write_config
+from tests.helpers import write_config
 
 
 @pytest.fixture(scope="session")

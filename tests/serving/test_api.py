@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from pig_lightning.retrieval import Gallery, Retriever  # noqa: E402
 from pig_lightning.retrieval.thumbnails import load_thumbnails, thumbnails_path  # noqa: E402
 from pig_lightning.serving.app import create_app  # noqa: E402
-from pig_lightning.serving.command import prepare  # noqa: E402
+from pig_lightning.serving.memory import prepare  # noqa: E402
 from pig_lightning.serving.page import SCRIPT  # noqa: E402
 
 

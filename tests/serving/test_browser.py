@@ -19,6 +19,8 @@ import pytest
 from pig_lightning.cli import main
 from pig_lightning.retrieval import Gallery
 
+pytestmark = pytest.mark.slow  # trains or launches processes
+
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 

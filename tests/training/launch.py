@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .runs import CALLBACKS, ROOT
@@ -53,3 +54,17 @@ def kill_matching(text: str) -> None:
                 os.kill(int(proc.name), 9)
             except OSError:
                 pass
+
+
+def wait(procs, timeout: float) -> list[tuple[int, str, float]]:
+    """(return code, output, seconds since start) of each process; kills what is left at ``timeout``."""
+    start, results = time.monotonic(), []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=max(1.0, timeout - (time.monotonic() - start)))
+        except Exception:  # noqa: BLE001 - a hang: kill it and report
+            os.killpg(proc.pid, signal.SIGKILL)
+            kill_matching(proc.args[proc.args.index("--config") + 1])  # workers run in their own groups
+            out, _ = proc.communicate()
+        results.append((proc.returncode, out, time.monotonic() - start))
+    return results

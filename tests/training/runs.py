@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from ..conftest import pig_tower
-from ..test_cli import write_config
+from tests.helpers import pig_tower
+from tests.helpers import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLBACKS = "tests.training.callbacks"

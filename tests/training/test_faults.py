@@ -6,9 +6,11 @@ import torch
 
 from pig_lightning.cli import main
 from pig_lightning.commands.train import run_cli
-from pig_lightning.training.faults import NonFiniteLossError
+from pig_lightning.nonfinite import NonFiniteLossError
 
-from ..test_cli import write_config
+from tests.helpers import write_config
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 POISON = "--trainer.callbacks+=tests.training.callbacks.PoisonBatch"
 

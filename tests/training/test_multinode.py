@@ -10,25 +10,11 @@ import torch
 
 from pig_lightning.commands.train import run_cli
 
-from ..test_cli import write_config
+from tests.helpers import write_config
 from .callbacks import read_records
-from .launch import kill_matching, torchrun_nodes
+from .launch import kill_matching, torchrun_nodes, wait
 
-pytestmark = pytest.mark.cluster
-
-
-def wait(procs, timeout: float) -> list[tuple[int, str, float]]:
-    """(return code, output, seconds since start) of each process; kills what is left at ``timeout``."""
-    start, results = time.monotonic(), []
-    for proc in procs:
-        try:
-            out, _ = proc.communicate(timeout=max(1.0, timeout - (time.monotonic() - start)))
-        except Exception:  # noqa: BLE001 - a hang: kill it and report
-            os.killpg(proc.pid, signal.SIGKILL)
-            kill_matching(proc.args[proc.args.index("--config") + 1])  # workers run in their own groups
-            out, _ = proc.communicate()
-        results.append((proc.returncode, out, time.monotonic() - start))
-    return results
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def test_two_nodes_train_together(tmp_path, synthetic_root):

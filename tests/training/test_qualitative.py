@@ -15,8 +15,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from pig_lightning.commands.train import run_cli
 from pig_lightning.training.qualitative import QualitativeImages, rank_videos
 
-from ..conftest import pig_tower
-from ..test_cli import write_config
+from tests.helpers import pig_tower
+from tests.helpers import write_config
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 VIDEO_TAGS = ("qualitative/video_1", "qualitative/video_2")
 QUERY_TAGS = ("qualitative/query_1", "qualitative/query_2")

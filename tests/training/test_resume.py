@@ -12,7 +12,7 @@ import torch
 from .callbacks import read_records, state_dict_of
 from .runs import pig_config, fit
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 STEPS_PER_EPOCH, EPOCHS = 3, 3  # 24 training videos, batch 8
 

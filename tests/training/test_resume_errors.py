@@ -5,8 +5,10 @@ import pytest
 from pig_lightning.cli import main
 from pig_lightning.commands.train import run_cli
 
-from ..test_cli import write_config
+from tests.helpers import write_config
 from .runs import pig_config
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 @pytest.fixture(scope="module")

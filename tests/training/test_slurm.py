@@ -14,7 +14,7 @@ import torch
 from .callbacks import read_records
 from .runs import CALLBACKS, ROOT, pig_config
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 SCRIPT = ROOT / "scripts" / "slurm" / "fit.sbatch"
 

@@ -20,7 +20,7 @@ from pig_lightning.module import RetrievalModule
 from pig_lightning.load import load_model
 from pig_lightning.weights.release import infer_clip_config
 
-from ..conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 from . import release_reference as ref
 
 T = 4  # the checkpoints' temporal_size

@@ -20,8 +20,10 @@ from pig_lightning.retrieval import Gallery, Retriever, build_index
 from pig_lightning.load import load_model
 from pig_lightning.weights import ModelFolderError
 
-from ..conftest import TINY_CLIP
+from tests.helpers import TINY_CLIP
 from ..test_export import BACKBONES, train
+
+pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 @pytest.fixture(scope="module")

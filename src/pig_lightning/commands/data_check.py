@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 from pig_lightning.data import check as _library
 from pig_lightning.atomic import check_output_file, write_json_atomic
-from pig_lightning.data.annotations import AnnotationError
 from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES
-from pig_lightning.data.formats import add_format_arguments, format_options
+from pig_lightning.commands.options import add_format_arguments, format_options
 from pig_lightning.data.check import check_dataset, summary
 
 
@@ -35,15 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     options = format_options(args)
-    try:
-        if args.output:
-            check_output_file(Path(args.output))
-        report = check_dataset(args.annotations, args.video_root, args.format, options, args.num_frames,
-                               args.min_frames, args.tokenizer, args.max_text_length, args.workers,
-                               args.frame_folder_fps, outside_root=args.outside_root)
-    except (AnnotationError, OSError, ValueError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    if args.output:
+        check_output_file(Path(args.output))
+    report = check_dataset(args.annotations, args.video_root, args.format, options, args.num_frames,
+                           args.min_frames, args.tokenizer, args.max_text_length, args.workers,
+                           args.frame_folder_fps, outside_root=args.outside_root)
     if args.output:
         write_json_atomic(args.output, report, indent=2)
     print(summary(report))

@@ -9,7 +9,8 @@ import torch
 from pathlib import Path
 
 from pig_lightning.atomic import check_output_file
-from pig_lightning.explain import caption_bank, describe, explain, find_video, pyplot
+from pig_lightning.explain import caption_bank, describe, explain, find_video
+from pig_lightning.plotting import pyplot
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,10 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     write = export_model if args.format == "model" else export_checkpoint
     try:
         output = write(args.ckpt_path, args.output, args.overwrite, args.checksums)
-    except (ExportError, ModelSourceError, ModelFolderError, OutputFolderError) as exc:
-        print(f"pig-lightning export: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except OSError as exc:
+    except (ExportError, ModelSourceError, ModelFolderError, OutputFolderError):
+        raise  # bad input: one line and exit 2 (pig_lightning.cli)
+    except OSError as exc:  # the folder could not be written: exit 1
         print(f"pig-lightning export: error: could not write {args.output}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     if args.format == "model":

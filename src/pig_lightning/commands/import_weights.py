@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from pig_lightning.weights.folder import ModelFolderError
-from pig_lightning.weights.hf_folder import ModelSourceError, OutputFolderError
-from pig_lightning.weights.release import RELEASES, WeightsImportError
+from pig_lightning.weights.release import RELEASES
 from pig_lightning.weights.importer import DEFAULT_TOKENIZER, import_weights, summary
 
 DESCRIPTION = """\
@@ -45,11 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
     parser.add_argument("--checksums", action="store_true", help="also write SHA256SUMS, checked when the folder is loaded")
     args = parser.parse_args(argv)
-    try:
-        output, report = import_weights(args.source, args.input, args.output, args.config, args.tokenizer,
-                                        args.num_frames, args.max_text_length, args.trust_checkpoint,
-                                        args.overwrite, args.checksums)
-    except (WeightsImportError, ModelFolderError, ModelSourceError, OutputFolderError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    output, report = import_weights(args.source, args.input, args.output, args.config, args.tokenizer,
+                                    args.num_frames, args.max_text_length, args.trust_checkpoint,
+                                    args.overwrite, args.checksums)
     print(summary(output, report))

@@ -11,7 +11,7 @@ from pig_lightning.data import optimize as _library
 from pig_lightning.data.annotations import AnnotationError
 from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES
 from pig_lightning.data.decoding import VideoDecodeError
-from pig_lightning.data.formats import add_format_arguments, format_options
+from pig_lightning.commands.options import add_format_arguments, format_options
 from pig_lightning.data.optimized_format import OptimizedDatasetError
 from pig_lightning.data.sampling import FRAME_POSITIONS
 from pig_lightning.data.optimize import optimize_dataset

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from pig_lightning.data.datamodule import VideoTextDataModule
-from pig_lightning.data.skips import DecodeSkipMonitor
+from pig_lightning.training.skips import DecodeSkipMonitor
 from pig_lightning.module import RetrievalModule
 from pig_lightning.training import BestCheckpoint, LatestCheckpoint, QualitativeImages
 from pig_lightning.training.resume import find_resume, run_root, tower_mismatch

@@ -9,7 +9,7 @@ data-loader workers or processes.
 A training video that cannot be decoded either stops the run (``on_decode_error="raise"``, the
 default) or, with ``"skip"``, is replaced by another video drawn from ``(seed, epoch, index)``;
 the item then carries ``decode_skips`` (file, reason) so the run can count and log the event
-(:class:`~pig_lightning.data.skips.DecodeSkipMonitor`). Evaluation never skips: a missing test
+(:class:`~pig_lightning.training.skips.DecodeSkipMonitor`). Evaluation never skips: a missing test
 video would silently change the metrics.
 """
 

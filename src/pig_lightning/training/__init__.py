@@ -1,4 +1,4 @@
-"""Running training on real infrastructure: checkpoints to resume from, resuming, faults; what
+"""Running training on real infrastructure: checkpoints to resume from, resuming, counting skipped videos; what
 TensorBoard shows beside the curves (qualitative images)."""
 
 from pig_lightning.training.checkpointing import BestCheckpoint, LatestCheckpoint, is_complete_checkpoint

@@ -133,7 +133,7 @@ def ranking_figure(ranking: QueryRanking, strips: Mapping[int, np.ndarray | None
     The caller closes the figure."""
     from matplotlib.patches import Rectangle
 
-    from pig_lightning.explain import pyplot
+    from pig_lightning.plotting import pyplot
 
     plt = pyplot()
     shown = [s for s in strips.values() if s is not None]
@@ -265,7 +265,8 @@ class QualitativeImages(L.Callback):
     # the drawing (rank 0 only, no collective)
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, local: dict[str, torch.Tensor]
              ) -> dict[str, np.ndarray]:
-        from pig_lightning.explain import explanation_figure, figure_array
+        from pig_lightning.explain import explanation_figure
+        from pig_lightning.plotting import figure_array
 
         dataset = validation_dataset(trainer)
         data = _deduplicated(local)

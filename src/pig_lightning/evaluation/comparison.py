@@ -6,7 +6,7 @@ Each argument is a run folder (``runs/NAME/version_N``; ``runs/NAME`` takes its 
 its ``test_report.json``, written by ``fit`` with ``test_after_fit`` or by ``test``. Metrics come
 from the report; the online cost is counted on the model of the checkpoint the report names: FLOPs
 of one query (text encoding + scoring the test gallery) and floats stored per video
-(:mod:`pig_lightning.costs`).
+(:mod:`pig_lightning.evaluation.costs`).
 """
 
 from __future__ import annotations
@@ -37,28 +37,6 @@ def read_report(path: str | Path) -> tuple[Path, dict[str, Any]]:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CompareError(f"{report_path}: not a test report of pig-lightning ({type(exc).__name__}: {exc})") from exc
     return report_path, report
-
-
-def run_cost(report: dict[str, Any]) -> dict[str, Any] | None:
-    """Online cost of the report's model, or None when its checkpoint is gone."""
-    import torch
-
-    from pig_lightning.costs import online_cost
-    from pig_lightning.load import load_model
-
-    checkpoint = report.get("checkpoint")
-    if not checkpoint or not Path(checkpoint).is_file():
-        return None
-    module = load_model(checkpoint)
-    tower = module.tower
-    size = tower.backbone.image_size
-    frames = torch.zeros(1, tower.num_frames, 3, size, size)
-    length = tower.backbone.max_text_length
-    ids = torch.full((1, length), tower.backbone.eos_token_id)
-    ids[0, 0] = tower.backbone.bos_token_id
-    cost = online_cost(tower, frames, ids, torch.ones_like(ids), int(report["num_videos"]))
-    return {"kind": tower.kind, "flops": cost.flops, "score_flops": cost.score_flops,
-            "stored_floats": cost.stored_floats}
 
 
 def table(rows: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> str:

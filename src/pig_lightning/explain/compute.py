@@ -1,53 +1,20 @@
-"""``pig-lightning explain``: what a trained model makes of one video.
-
-    pig-lightning explain --ckpt_path best.ckpt --video clip.mp4 --captions bank.txt --output explain.png
-    pig-lightning explain --ckpt_path best.ckpt --video_id video7 --annotations test.jsonl --json
-
-One PNG (the sampled frames in a row, with what the tower looked at) and, with ``--json``, the
-numbers behind it on stdout:
-
-* every tower: the frames it samples (uniform, as ``index`` and ``test`` do) and the captions of a
-  caption bank it scores highest for the video (``score``, as ``search`` would rank them);
-* PIG (hybrid): the patch tokens its informative token selection chose (the video CLS row of the
-  last layer's attention, reduced over heads, ``num_selected`` of them) outlined on their frames
-  with their rank; the captions nearest to the pseudo-query (cosine) -- what the generator
-  "thinks the video is about" -- and the fusion's attention of the pseudo-query over the video
-  CLS, proxies and frame CLS tokens;
-* X-Pool (single tower): the attention of a ``--query`` over the frames, and its score;
-* with the video's own captions (``--video_id`` with ``--annotations``): the score of each, and
-  for PIG the cosine of the pseudo-query to each.
-
-The caption bank is ``--captions`` (one per line), else every caption of ``--caption_bank`` (an
-annotation file, e.g. the training set), else every caption of ``--annotations``.
-"""
+"""The numbers of an explanation, computed by the tower itself: which patches it selected, the
+captions nearest to its pseudo-query and to the fused video vector, and where the given captions rank."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pig_lightning.atomic import atomic_path
+from pig_lightning.explain.figures import render
+
 
 TEXT_BATCH = 256
-
-
-def pyplot():
-    """matplotlib's pyplot on the Agg backend; a clear error when the ``plots`` extra is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError("drawing charts needs matplotlib: pip install 'pig-lightning[plots]'") from exc
-    return plt
 
 
 @dataclass
@@ -60,6 +27,9 @@ class VideoInput:
 
 
 # ----- the numbers ------------------------------------------------------------------------------
+@torch.no_grad()
+
+
 @torch.no_grad()
 def encode_captions(module, tokenizer, captions: list[str], batch: int = TEXT_BATCH) -> torch.Tensor:
     """Normalised text embeddings ``[M, D]`` of ``captions``, as ``search`` encodes queries."""
@@ -235,121 +205,8 @@ def caption_bank(captions: str | None, bank_annotations: str | None, annotations
 
 
 # ----- the picture ------------------------------------------------------------------------------
-def _short(text: str, width: int = 100) -> str:
-    return textwrap.shorten(text, width=width, placeholder="...")
 
 
-def describe(result: dict[str, Any]) -> list[str]:
-    """The text under the frames (also what ``explain`` prints without ``--json``)."""
-    indices = result.get("frame_indices")
-    lines = [f"{result['video_id']}: {result['tower']} ({result['kind']}), {result['num_frames']} frames"
-             + (f" {indices}" if indices is not None else "")]
-    selection = result.get("token_selection")
-    if selection:
-        how = (f"video CLS row of the last layer's attention, {selection['head_reduction']} over heads"
-               if selection["mode"] == "informative" else "a fixed random draw (ablation)")
-        lines.append(f"outlined: the {selection['num_selected']} patches token selection chose ({how}); "
-                     "1 = first")
-    fusion = result.get("fusion_attention")
-    if fusion:
-        pairs = sorted(zip(fusion["weights"], fusion["tokens"]), reverse=True)[:4]
-        lines.append(f"fusion attention of the {fusion['query']}: " + ", ".join(f"{n} {w:.2f}" for w, n in pairs))
-    if "query" in result:
-        lines.append(f"query {_short(result['query']['text'], 80)!r}: score {result['query']['score']:.3f}")
-    if "frame_attention" in result:
-        lines.append("attention of the query over the frames: "
-                     + " ".join(f"{w:.2f}" for w in result["frame_attention"]))
-    if "pseudo_query_nearest_captions" in result:
-        lines.append(f"pseudo-query's nearest captions (cosine; bank: {result['caption_bank']}):")
-        lines += [f"  {r['cosine']:+.3f}  {_short(r['caption'])}" for r in result["pseudo_query_nearest_captions"]]
-    if "nearest_captions" in result:
-        lines.append("captions the model ranks highest for this video (score):")
-        lines += [f"  {r['score']:+.3f}  {_short(r['caption'])}" for r in result["nearest_captions"]]
-    if result.get("own_captions"):
-        pq = "pseudo_query_cosine" in result["own_captions"][0]
-        lines.append("its own captions: score" + (" / pseudo-query cosine" if pq else ""))
-        lines += [f"  {r['score']:+.3f}" + (f" / {r['pseudo_query_cosine']:+.3f}" if pq else "")
-                  + f"  {_short(r['caption'])}" for r in result["own_captions"]]
-    return lines
-
-
-def explanation_figure(result: dict[str, Any], frames: np.ndarray):
-    """The picture of an explanation as a matplotlib figure (the caller closes it): ``frames``
-    (``uint8 [T, S, S, 3]``, any display size) in a row with the selected patches outlined and
-    ranked, the text of :func:`describe` below. :func:`render` writes it as a PNG; the
-    TensorBoard callback (``pig_lightning.training.qualitative``) logs it as an image."""
-    plt = pyplot()
-    from matplotlib.patches import Rectangle
-
-    t = len(frames)
-    lines = describe(result)
-    scale = frames.shape[1] / result["image_size"]
-    by_frame: dict[int, list[dict]] = {}
-    for entry in (result.get("token_selection") or {}).get("selected", []):
-        by_frame.setdefault(entry["frame"], []).append(entry)
-    weights = result.get("frame_attention")
-    if weights is None and result.get("fusion_attention"):
-        weights = result["fusion_attention"]["weights"][4:]
-    indices = result.get("frame_indices")
-    width = max(10.0, 1.7 * t)
-    text_height = 0.16 * len(lines) + 0.1
-    fig = plt.figure(figsize=(width, width / t + 0.5 + text_height))
-    grid = fig.add_gridspec(2, t, height_ratios=[width / t + 0.5, text_height], hspace=0.05, wspace=0.04)
-    cmap = plt.get_cmap("autumn")
-    k = max(1, len((result.get("token_selection") or {}).get("selected", [])))
-    for i in range(t):
-        ax = fig.add_subplot(grid[0, i])
-        ax.imshow(frames[i], interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        title = f"#{indices[i]}" if indices is not None else f"frame {i + 1}"
-        if weights is not None:
-            title += f"  a={weights[i]:.2f}"
-        ax.set_title(title, fontsize=8)
-        for entry in by_frame.get(i, []):
-            x, y, w, h = (v * scale for v in entry["box"])
-            colour = cmap((entry["rank"] - 1) / k)
-            ax.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor=colour, linewidth=1.6))
-            ax.text(x + 1, y + 1, str(entry["rank"]), color="black", fontsize=6, va="top", ha="left",
-                    bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.6, "alpha": 0.9})
-    text_ax = fig.add_subplot(grid[1, :])
-    text_ax.axis("off")
-    text_ax.text(0.0, 1.0, "\n".join(lines), family="monospace", fontsize=7.5, va="top", ha="left",
-                 transform=text_ax.transAxes)
-    return fig
-
-
-def figure_array(fig, dpi: float = 72, margin: int = 6) -> np.ndarray:
-    """``uint8 [H, W, 3]`` pixels of ``fig`` at ``dpi``, white borders cut to ``margin`` pixels
-    (as ``bbox_inches="tight"`` does for the PNG); the figure is closed."""
-    plt = pyplot()
-    try:
-        fig.set_dpi(dpi)
-        fig.canvas.draw()
-        pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3]
-    finally:
-        plt.close(fig)
-    inked = np.argwhere((pixels < 250).any(axis=-1))
-    if not len(inked):
-        return pixels.copy()
-    (top, left), (bottom, right) = inked.min(axis=0), inked.max(axis=0)
-    return pixels[max(0, top - margin) : bottom + margin + 1, max(0, left - margin) : right + margin + 1].copy()
-
-
-def render(result: dict[str, Any], frames: np.ndarray, output: str | Path) -> Path:
-    """:func:`explanation_figure` written atomically as a PNG."""
-    plt = pyplot()
-    fig = explanation_figure(result, frames)
-    output = Path(output)
-    try:
-        with atomic_path(output) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return output
-
-
-# ----- the command ------------------------------------------------------------------------------
 def explain(ckpt_path: str | Path, video: VideoInput, bank: list[str], bank_source: str, output: str | Path | None,
             query: str | None = None, top: int = 5, display_size: int = 160, device: str = "cpu") -> dict[str, Any]:
     """Load ``ckpt_path``, read ``video`` as ``index`` does, return the numbers and draw the PNG."""

@@ -1,0 +1,107 @@
+"""Annotation files in the six benchmarks' formats, written for tests (shapes of the published files)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _write_json(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _msrvtt_data(tmp_path: Path) -> Path:
+    """MSRVTT_data.json: 'videos' with split, 'sentences' in file order (interleaved videos)."""
+    videos = [
+        {"category": 9, "url": "https://www.youtube.com/watch?v=aaa", "video_id": "video0", "start time": 137.72,
+         "end time": 149.44, "split": "train", "id": 0},
+        {"category": 16, "url": "https://www.youtube.com/watch?v=bbb", "video_id": "video1", "start time": 184.33,
+         "end time": 206.89, "split": "train", "id": 1},
+        {"category": 9, "url": "https://www.youtube.com/watch?v=ccc", "video_id": "video6513", "start time": 1.0,
+         "end time": 11.0, "split": "validate", "id": 6513},
+        {"category": 3, "url": "https://www.youtube.com/watch?v=ddd", "video_id": "video7010", "start time": 5.0,
+         "end time": 20.0, "split": "test", "id": 7010},
+        {"category": 3, "url": "https://www.youtube.com/watch?v=eee", "video_id": "video7011", "start time": 5.0,
+         "end time": 20.0, "split": "test", "id": 7011},
+    ]
+    sentences = [
+        {"caption": "a car is shown", "video_id": "video0", "sen_id": 0},
+        {"caption": "a man drives a car", "video_id": "video1", "sen_id": 1},
+        {"caption": "a red car on a road", "video_id": "video0", "sen_id": 2},
+        {"caption": "someone is cooking", "video_id": "video7010", "sen_id": 3},
+        {"caption": "a man talks", "video_id": "video6513", "sen_id": 4},
+        {"caption": "a cartoon cat", "video_id": "video7011", "sen_id": 5},
+        {"caption": "a person makes food", "video_id": "video7010", "sen_id": 6},
+        {"caption": "  a car drives fast ", "video_id": "video0", "sen_id": 7},
+    ]
+    return _write_json(tmp_path / "MSRVTT_data.json", {"info": {"year": 2016}, "videos": videos, "sentences": sentences})
+
+
+def _lsmdc_file(tmp_path: Path) -> Path:
+    lines = [
+        "0001_American_Beauty_00.00.51.926-00.00.54.129\t00.00.51.926\t00.00.54.129\t00.00.51.000\t00.00.55.000"
+        "\tSOMEONE's \"perfect\" lawn.",
+        "0001_American_Beauty_00.00.56.000-00.00.58.500\t00.00.56.000\t00.00.58.500\t00.00.56.000\t00.00.59.000"
+        "\tSOMEONE jogs past.",
+        "1010_TITANIC_00.41.32.072-00.41.40.196\t00.41.32.072\t00.41.40.196\t00.41.32.000\t00.41.41.000"
+        "\tThe ship sails.",
+        "0001_American_Beauty_00.00.51.926-00.00.54.129\t00.00.51.926\t00.00.54.129\t00.00.51.000\t00.00.55.000"
+        "\tThe lawn is green.",
+    ]
+    return _write(tmp_path / "LSMDC16_annos_training.csv", "\n".join(lines) + "\n")
+
+
+def _msvd_files(tmp_path: Path, ids: list[str]) -> tuple[Path, Path]:
+    captions = {
+        "-4wsuPCjDBc_5_15": [["a", "man", "is", "singing"], ["someone", "sings"]],
+        "-7KMZQEsJW4_205_208": [["a", "cat", "plays"], ["a", "kitten", "is", "playing"], ["cat"]],
+        "bQJQGoJF7_k_162_169": [["a", "woman", "slices", "an", "onion"]],
+    }
+    pkl = tmp_path / "raw-captions.pkl"
+    pkl.write_bytes(pickle.dumps(captions))
+    return _write(tmp_path / "test_list.txt", "\n".join(ids) + "\n"), pkl
+
+
+def _didemo_file(tmp_path: Path) -> Path:
+    entries = [
+        {"annotation_id": 1, "description": "a dog runs in.", "video": "12090392@N02_13482799053_87ef417396.mov",
+         "times": [[0, 0], [0, 1], [0, 0], [0, 1]], "dl_link": "https://example.invalid/1"},
+        {"annotation_id": 2, "description": "the camera pans left", "video": "10015567@N08_3655084291_d8b58466fa.mp4",
+         "times": [[2, 3], [2, 3], [2, 3], [2, 3]], "dl_link": "https://example.invalid/2"},
+        {"annotation_id": 3, "description": " the dog sits down ", "video": "12090392@N02_13482799053_87ef417396.mov",
+         "times": [[4, 5], [4, 5], [3, 5], [5, 5]], "dl_link": "https://example.invalid/1"},
+        {"annotation_id": 4, "description": "a boy jumps", "video": "10026939@N00_4523218017_c0e8d3b3d7.avi",
+         "times": [[1, 1], [1, 1], [1, 1], [1, 1]], "dl_link": "https://example.invalid/3"},
+    ]
+    return _write_json(tmp_path / "test_data.json", entries)
+
+
+def _activitynet_file(tmp_path: Path) -> Path:
+    data = {
+        "v_QOlSCBRmfWY": {"duration": 82.73, "timestamps": [[0.83, 19.86], [17.37, 60.81], [56.26, 79.42]],
+                          "sentences": ["A young woman is seen standing in a room.",
+                                        " The girl dances around the room.", "  She ends by bowing. "]},
+        "v_ehGHCYKzyZ8": {"duration": 61.72, "timestamps": [[0, 14.29], [10.5, 65.0]],
+                          "sentences": ["Two men play.", "They shake hands."]},
+        "v_nwznKOuZM7w": {"duration": 30.0, "timestamps": [[3.5, 12.0]], "sentences": ["A cat jumps."]},
+    }
+    return _write_json(tmp_path / "val_1.json", data)
+
+
+def _vatex_file(tmp_path: Path) -> Path:
+    data = [
+        {"videoID": "Ptf_2VRj-V0_000122_000132", "enCap": [f"a man plays drum {i}" for i in range(10)],
+         "chCap": [f"中文 {i}" for i in range(10)]},
+        {"videoID": "wsAG-b2m0wE_000015_000025", "enCap": [f"a girl sings {i}" for i in range(10)],
+         "chCap": [f"中文 {i}" for i in range(10)]},
+        {"videoID": "b_0yzHtxNg8_000030_000040", "enCap": [f"people ski {i}" for i in range(10)],
+         "chCap": [f"中文 {i}" for i in range(10)]},
+    ]
+    return _write_json(tmp_path / "vatex_validation_v1.0.json", data)
