@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from report import ROOT, machine, write_report
 
-from pig_lightning.data.scene_plans import SETTINGS, SceneVideosConfig, caption_agreement, plan_videos
+from pig_lightning.data.worlds.scene_plans import SETTINGS, SceneVideosConfig, caption_agreement, plan_videos
 from pig_lightning.weights.hf_folder import load_tokenizer
 from pig_lightning.models import FrameCLIPBackbone
 

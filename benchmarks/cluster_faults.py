@@ -25,7 +25,7 @@ from tests.training.callbacks import read_records  # noqa: E402
 from tests.training.launch import kill_matching, torchrun_nodes  # noqa: E402
 from tests.training.runs import fit, pig_config  # noqa: E402
 
-from pig_lightning.data.synthetic import make_synthetic  # noqa: E402
+from pig_lightning.data.worlds.synthetic import make_synthetic  # noqa: E402
 
 
 def node_fault(tmp: Path, root: str, signal_name: str, *args: str) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from report import ROOT, machine, write_report
 
-from pig_lightning.data.annotations import read_jsonl
+from pig_lightning.data.sources.annotations import read_jsonl
 from pig_lightning.retrieval import Retriever, build_index
 
 

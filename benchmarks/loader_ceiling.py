@@ -27,7 +27,7 @@ from loader_throughput import BATCH, NUM_FRAMES, SIZE, isolated, loader_rate
 from report import machine, write_report
 from torch.utils.data import Dataset
 
-from pig_lightning.data.transforms import clip_normalise, to_clip_tensor
+from pig_lightning.data.video.transforms import clip_normalise, to_clip_tensor
 
 
 class Ready(Dataset):

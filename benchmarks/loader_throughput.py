@@ -49,10 +49,10 @@ import torch.nn.functional as F
 from report import machine, write_report
 from torch.utils.data import DataLoader, Dataset
 
-from pig_lightning.data.frame_folders import FrameFolderReader
-from pig_lightning.data.readers import ClipReader
-from pig_lightning.data.sampling import jittered_indices
-from pig_lightning.data.transforms import to_clip_tensor
+from pig_lightning.data.video.frame_folders import FrameFolderReader
+from pig_lightning.data.video.readers import ClipReader
+from pig_lightning.data.video.sampling import jittered_indices
+from pig_lightning.data.video.transforms import to_clip_tensor
 
 FPS = 30
 NUM_FRAMES = 12

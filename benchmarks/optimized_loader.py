@@ -29,10 +29,10 @@ import torch
 from loader_throughput import make_videos
 from report import machine, write_report
 
-from pig_lightning.data.annotations import VideoRecord, write_jsonl
+from pig_lightning.data.sources.annotations import VideoRecord, write_jsonl
 from pig_lightning.data.datamodule import VideoTextDataModule
-from pig_lightning.data.optimize import optimize_dataset
-from pig_lightning.data.streaming import StreamingVideoTextDataModule
+from pig_lightning.data.optimized.optimize import optimize_dataset
+from pig_lightning.data.optimized.streaming import StreamingVideoTextDataModule
 
 TOKENIZER = "assets/clip-tiny-scenes"
 NUM_FRAMES, SIZE, BATCH = 12, 224, 4

@@ -48,10 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # report.py, loader_th
 from loader_throughput import write_videos  # noqa: E402
 from report import machine, write_report  # noqa: E402
 
-from pig_lightning.data.decoding import FrameConverter  # noqa: E402
-from pig_lightning.data.preprocess import PreprocessSettings, preprocess_folder  # noqa: E402
-from pig_lightning.data.readers import ClipReader  # noqa: E402
-from pig_lightning.data.sampling import uniform_indices  # noqa: E402
+from pig_lightning.data.video.decoding import FrameConverter  # noqa: E402
+from pig_lightning.data.video.preprocess import PreprocessSettings, preprocess_folder  # noqa: E402
+from pig_lightning.data.video.readers import ClipReader  # noqa: E402
+from pig_lightning.data.video.sampling import uniform_indices  # noqa: E402
 
 NUM_FRAMES = 12
 SIZE = 224

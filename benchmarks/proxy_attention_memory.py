@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from report import machine, write_report
 
-from pig_lightning.data.synthetic import write_tokenizer_folder
+from pig_lightning.data.worlds.synthetic import write_tokenizer_folder
 from pig_lightning.models import proxy_backbone
 from pig_lightning.models.layers import finish_layer, merge_heads, qkv
 

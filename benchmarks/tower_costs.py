@@ -26,7 +26,7 @@ import torch
 from report import machine, write_report
 
 from pig_lightning.evaluation.costs import count_flops
-from pig_lightning.data.synthetic import write_tokenizer_folder
+from pig_lightning.data.worlds.synthetic import write_tokenizer_folder
 from pig_lightning.models import (
     FrameCLIPBackbone,
     MeanPoolingTower,

@@ -38,8 +38,8 @@ from report import machine, write_report
 from torch.utils.data import DataLoader, Dataset
 
 from pig_lightning.evaluation.costs import count_flops
-from pig_lightning.data.synthetic import write_tokenizer_folder
-from pig_lightning.data.transforms import clip_normalise
+from pig_lightning.data.worlds.synthetic import write_tokenizer_folder
+from pig_lightning.data.video.transforms import clip_normalise
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models import (
     FrameCLIPBackbone,

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))  # the release layout's random state dict lives wi
 
 from pig_lightning.cli import main as cli_main  # noqa: E402
 from pig_lightning.commands.train import run_cli  # noqa: E402
-from pig_lightning.data.synthetic import write_tokenizer_folder  # noqa: E402
+from pig_lightning.data.worlds.synthetic import write_tokenizer_folder  # noqa: E402
 from pig_lightning.load import load_model  # noqa: E402
 from pig_lightning.weights.importer import import_weights  # noqa: E402
 from tests.weights.release_reference import release_state_dict  # noqa: E402

@@ -9,7 +9,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from pig_lightning.data.synthetic import make_synthetic, write_tokenizer_folder  # noqa: E402
+from pig_lightning.data.worlds.synthetic import make_synthetic, write_tokenizer_folder  # noqa: E402
 from tests.helpers import SMALL_SYNTHETIC, TINY_CLIP  # noqa: E402
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from pig_lightning.commands.train import run_cli
 from pig_lightning.data.datamodule import VideoTextDataModule
-from pig_lightning.data.synthetic import SyntheticConfig
+from pig_lightning.data.worlds.synthetic import SyntheticConfig
 from pig_lightning.models.proxy_backbone import ProxyOutput
 
 TINY_CLIP = {

@@ -18,7 +18,7 @@ from transformers import AutoTokenizer, CLIPModel
 from pig_lightning.atomic import is_temporary
 from pig_lightning.cli import main
 from pig_lightning.commands.train import run_cli
-from pig_lightning.data.annotations import read_jsonl
+from pig_lightning.data.sources.annotations import read_jsonl
 from pig_lightning.weights.hf_folder import ModelSourceError, load_clip_model, load_tokenizer
 from pig_lightning.models import FrameCLIPBackbone
 from pig_lightning.models.towers import DotProductTower

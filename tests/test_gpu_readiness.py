@@ -46,6 +46,7 @@ def test_every_tower_encodes_and_scores_videos_on_the_meta_device(tower_cls, bac
     assert tower.score(torch.empty(3, tower.backbone.embed_dim, device="meta"), videos).shape == (3, 2)
 
 
+@pytest.mark.slow  # processes
 def test_compile_option_trains_a_step_with_unchanged_weight_names(synthetic_root):
     from pig_lightning.data import VideoTextDataModule
 

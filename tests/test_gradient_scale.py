@@ -56,6 +56,7 @@ def two_process_gradients(tmp_path_factory, tokenizer_dir):
     return torch.load(tmp / "out.pt")
 
 
+@pytest.mark.slow  # processes
 @pytest.mark.parametrize("gradient_scale, factor", [("global_batch", 1.0), ("horovod", 0.5)])
 def test_gradient_scale_on_two_processes(two_process_gradients, tokenizer_dir, gradient_scale, factor):
     got = two_process_gradients[gradient_scale]

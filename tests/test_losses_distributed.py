@@ -1,5 +1,6 @@
 """The gathered (local-form) contrastive loss on 2 real processes equals 1 process on the whole batch."""
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -41,6 +42,7 @@ def worker(rank: int, world: int, init_file: str, out_file: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # processes
 def test_two_process_gathered_loss_and_gradients_equal_single_process(tmp_path):
     mp.spawn(worker, args=(2, str(tmp_path / "init"), str(tmp_path / "out.pt")), nprocs=2, join=True)
     got = torch.load(tmp_path / "out.pt")

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer, CLIPModel
 
 from pig_lightning.cli import main
 from pig_lightning.commands.train import run_cli
-from pig_lightning.data.scenes import SceneImagesConfig, SceneVideosConfig, make_scene_images, make_scene_videos
+from pig_lightning.data.worlds.scenes import SceneImagesConfig, SceneVideosConfig, make_scene_images, make_scene_videos
 
 pytestmark = pytest.mark.slow  # trains or launches processes
 

@@ -19,7 +19,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from pig_lightning.settings import DataSettings
 from pig_lightning.weights import checkpoint_file
-from pig_lightning.data.transforms import clip_normalise
+from pig_lightning.data.video.transforms import clip_normalise
 from pig_lightning.evaluation.distributed import EvaluationCollector, evaluate
 from pig_lightning.evaluation.report import write_report
 from pig_lightning.evaluation.distributed import unique_first as _unique_first  # noqa: F401 (tests, callers)
@@ -235,7 +235,7 @@ class RetrievalModule(L.LightningModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Batches arrive with ``uint8 [B, T, H, W, 3]`` frames (a quarter of float32's bytes through
         worker processes and host-to-device copies); here, on the device, they become the tower's
-        CLIP-normalised float ``[B, T, 3, H, W]`` (:func:`~pig_lightning.data.transforms.clip_normalise`),
+        CLIP-normalised float ``[B, T, 3, H, W]`` (:func:`~pig_lightning.data.video.transforms.clip_normalise`),
         then the precision plugin's input dtype (e.g. bf16 for ``bf16-true``; unchanged for ``*-mixed``)."""
         if isinstance(batch, dict) and isinstance(batch.get("frames"), torch.Tensor) \
                 and batch["frames"].dtype == torch.uint8:

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from pig_lightning.data.readers import load_frames
-from pig_lightning.data.transforms import to_clip_tensor
+from pig_lightning.data.video.readers import load_frames
+from pig_lightning.data.video.transforms import to_clip_tensor
 from pig_lightning.weights.hf_folder import load_tokenizer
 from pig_lightning.models.token_selection import select_informative_tokens
 from pig_lightning.load import load_model

@@ -9,7 +9,7 @@ import yaml
 
 from pig_lightning.commands.train import run_cli
 from pig_lightning.data import ClipReader, VideoDecodeError, read_jsonl
-from pig_lightning.data.annotations import VideoRecord, write_jsonl
+from pig_lightning.data.sources.annotations import VideoRecord, write_jsonl
 from pig_lightning.data.datasets import TrainVideoTextDataset
 from tests.helpers import TINY_CLIP
 from tests.data.video_factory import write_bad_videos
@@ -149,6 +149,7 @@ def test_a_bad_video_in_a_worker_process_reaches_the_user_with_its_name(mixed_re
         next(iter(loader))
 
 
+@pytest.mark.slow  # processes
 def test_skips_are_summed_over_ddp_processes(mixed_records, synthetic_root, tmp_path):
     """Two gloo processes: the logged count is both processes' skips (and nothing hangs)."""
     from torch.utils.data import DataLoader

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pig_lightning.data.annotations import VideoRecord, read_jsonl, write_jsonl
+from pig_lightning.data.sources.annotations import VideoRecord, read_jsonl, write_jsonl
 from pig_lightning.cli import main as cli_main
 from pig_lightning.data.check import check_dataset
 from tests.data.video_factory import indexed_frames, write_bad_videos, write_frame_folder, write_video
@@ -103,7 +103,7 @@ def test_an_unreadable_annotation_file_exits_2(tmp_path, synthetic_root, capsys)
 
 def test_datamodule_warns_when_train_and_test_were_preprocessed_differently(synthetic_root, tmp_path, caplog):
     from pig_lightning.data import VideoTextDataModule
-    from pig_lightning.data.preprocess import PreprocessSettings, preprocess_folder
+    from pig_lightning.data.video.preprocess import PreprocessSettings, preprocess_folder
 
     records = read_jsonl(Path(synthetic_root) / "train.jsonl")[:4]
     for split, fps in (("train", 3), ("test", 5)):

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from pig_lightning.data import load_frames
-from pig_lightning.data.decoding import FrameConverter, PyAVVideoReader, VideoDecodeError
-from pig_lightning.data.frame_folders import FrameFolderReader
-from pig_lightning.data.readers import ClipReader
-from pig_lightning.data.sampling import segment_indices, uniform_indices
+from pig_lightning.data.video.decoding import FrameConverter, PyAVVideoReader, VideoDecodeError
+from pig_lightning.data.video.frame_folders import FrameFolderReader
+from pig_lightning.data.video.readers import ClipReader
+from pig_lightning.data.video.sampling import segment_indices, uniform_indices
 from tests.data.video_factory import frame_numbers, indexed_frames, write_frame_folder, write_video
 
 CONTAINERS = {"mp4": ("libx264", "mp4"), "avi": ("mpeg4", "avi"), "webm": ("libvpx-vp9", "webm")}
@@ -48,7 +48,7 @@ def test_seeking_and_decoding_through_return_the_same_frames(long_videos, contai
 def test_keyframe_positions_come_from_the_container_index(long_videos, container):
     import av
 
-    from pig_lightning.data.decoding import _keyframe_before, _keyframe_times
+    from pig_lightning.data.video.decoding import _keyframe_before, _keyframe_times
 
     with av.open(str(long_videos[container])) as c:
         stream = c.streams.video[0]
@@ -199,7 +199,7 @@ def test_the_frame_counting_fallback_returns_the_same_frames(long_videos):
     """Files without a rate or timestamps are read by counting frames; same frames as by time."""
     import av
 
-    from pig_lightning.data.decoding import _clip_of
+    from pig_lightning.data.video.decoding import _clip_of
 
     path = long_videos["mp4"]
     idx = np.array([0, 3, 3, 50, 51, 200, 239])

@@ -11,7 +11,7 @@ from pig_lightning.data import (
     VideoTextDataModule,
     read_jsonl,
 )
-from pig_lightning.data.transforms import CLIP_MEAN, CLIP_STD, clip_normalise
+from pig_lightning.data.video.transforms import CLIP_MEAN, CLIP_STD, clip_normalise
 
 from tests.helpers import SMALL_SYNTHETIC
 from tests.helpers import make_dm

@@ -4,9 +4,9 @@ import av
 import numpy as np
 import pytest
 
-from pig_lightning.data.decoding import PyAVVideoReader, VideoDecodeError
-from pig_lightning.data.sampling import uniform_indices
-from pig_lightning.data.encoding import write_mp4
+from pig_lightning.data.video.decoding import PyAVVideoReader, VideoDecodeError
+from pig_lightning.data.video.sampling import uniform_indices
+from pig_lightning.data.worlds.encoding import write_mp4
 from tests.data.video_factory import write_bad_videos
 
 
@@ -96,7 +96,7 @@ def test_an_image_is_a_one_frame_video(tmp_path, suffix):
 
 
 def test_a_failing_sampler_is_not_reported_as_a_bad_video(ramp_mp4):
-    from pig_lightning.data.decoding import SamplingError
+    from pig_lightning.data.video.decoding import SamplingError
 
     def broken(n):
         raise ValueError("low >= high")

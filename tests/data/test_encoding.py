@@ -11,10 +11,10 @@ import av
 import numpy as np
 import pytest
 
-from pig_lightning.data.decoding import PyAVVideoReader
-from pig_lightning.data.encoding import decode_yuv420p, rgb_to_yuv420p, write_mp4
-from pig_lightning.data.scenes import SceneVideosConfig, render_scene_video, write_jpeg
-from pig_lightning.data.synthetic import SyntheticConfig, build_dataset_folder, make_synthetic
+from pig_lightning.data.video.decoding import PyAVVideoReader
+from pig_lightning.data.worlds.encoding import decode_yuv420p, rgb_to_yuv420p, write_mp4
+from pig_lightning.data.worlds.scenes import SceneVideosConfig, render_scene_video, write_jpeg
+from pig_lightning.data.worlds.synthetic import SyntheticConfig, build_dataset_folder, make_synthetic
 
 EVENTS = [("red", "circle", "left"), ("blue", "square", "up"), ("yellow", "cross", "down")]
 

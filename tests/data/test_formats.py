@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pig_lightning.cli import main as cli_main
-from pig_lightning.data.annotations import AnnotationError, VideoRecord, read_jsonl, write_jsonl
-from pig_lightning.data.formats import FORMATS, describe_formats, read_annotations
+from pig_lightning.data.sources.annotations import AnnotationError, VideoRecord, read_jsonl, write_jsonl
+from pig_lightning.data.sources.formats import FORMATS, describe_formats, read_annotations
 from tests.data.annotation_files import (_activitynet_file, _didemo_file, _lsmdc_file, _msrvtt_data, _msvd_files,
                                          _vatex_file, _write, _write_json)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pig_lightning.data import VideoTextDataModule
-from pig_lightning.data.formats import read_annotations
+from pig_lightning.data.sources.formats import read_annotations
 from tests.data.annotation_files import _activitynet_file, _didemo_file, _lsmdc_file, _msrvtt_data, _msvd_files, _vatex_file, _write
 
 pytestmark = pytest.mark.slow  # trains or launches processes

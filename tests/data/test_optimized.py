@@ -15,14 +15,14 @@ pytest.importorskip("litdata", reason="the optimized dataset needs the `stream` 
 
 from pig_lightning.cli import main as cli_main  # noqa: E402
 from pig_lightning.commands.train import run_cli  # noqa: E402
-from pig_lightning.data.annotations import read_jsonl  # noqa: E402
+from pig_lightning.data.sources.annotations import read_jsonl  # noqa: E402
 from pig_lightning.data.datasets import EvalVideoTextDataset  # noqa: E402
-from pig_lightning.data.decoding import VideoDecodeError  # noqa: E402
-from pig_lightning.data.optimize import PART_DONE, optimize_dataset  # noqa: E402
-from pig_lightning.data.optimized_format import MANIFEST, OptimizedDatasetError  # noqa: E402
-from pig_lightning.data.readers import ClipReader  # noqa: E402
-from pig_lightning.data.sampling import jittered_indices  # noqa: E402
-from pig_lightning.data.streaming import OptimizedSplit, StreamingVideoTextDataModule  # noqa: E402
+from pig_lightning.data.video.decoding import VideoDecodeError  # noqa: E402
+from pig_lightning.data.optimized.optimize import PART_DONE, optimize_dataset  # noqa: E402
+from pig_lightning.data.optimized.optimized_format import MANIFEST, OptimizedDatasetError  # noqa: E402
+from pig_lightning.data.video.readers import ClipReader  # noqa: E402
+from pig_lightning.data.video.sampling import jittered_indices  # noqa: E402
+from pig_lightning.data.optimized.streaming import OptimizedSplit, StreamingVideoTextDataModule  # noqa: E402
 
 from tests.helpers import write_config
 
@@ -75,7 +75,7 @@ def test_evaluation_frames_equal_the_mp4_path_up_to_jpeg(optimized, synthetic_ro
 
 def test_training_items_sample_from_seed_epoch_and_video(optimized):
     split = OptimizedSplit(str(optimized["train"]), "data.train_dir")
-    from pig_lightning.data.streaming import train_stream
+    from pig_lightning.data.optimized.streaming import train_stream
 
     stream = train_stream(split, num_frames=4, seed=3, sampling="jittered", frame_positions="truncate")
     raw = split.stream()
@@ -84,7 +84,7 @@ def test_training_items_sample_from_seed_epoch_and_video(optimized):
     captions = split.records[5].captions
     assert item["captions"] == [captions[int(rng.integers(len(captions)))]]
     stored = raw[5]
-    from pig_lightning.data.optimized_format import decode_frames
+    from pig_lightning.data.optimized.optimized_format import decode_frames
 
     expected = decode_frames(stored["frames"], np.asarray(stored["frame_bytes"]), jittered_indices(8, 4, rng))
     assert torch.equal(item["frames"], torch.from_numpy(expected))
@@ -105,7 +105,7 @@ def test_a_run_with_other_frame_settings_is_refused_naming_both(optimized):
 
 def test_an_interrupted_optimize_is_refused_then_resumed_without_redoing_finished_parts(synthetic_root, tmp_path,
                                                                                         monkeypatch):
-    import pig_lightning.data.optimize as module
+    import pig_lightning.data.optimized.optimize as module
 
     real_write_part, calls = module._write_part, []
 
@@ -206,7 +206,7 @@ def test_two_ranks_read_disjoint_shares_streamed_through_a_cache(optimized, tmp_
 def test_fit_and_test_from_optimized_datasets(tmp_path, synthetic_root, optimized, tokenizer_dir):
     test_dir = optimized["val"]  # the tiny set's val split stands in for test
     config = write_config(tmp_path, synthetic_root)
-    cli = run_cli(["fit", "--config", str(config), "--data", "pig_lightning.data.streaming.StreamingVideoTextDataModule",
+    cli = run_cli(["fit", "--config", str(config), "--data", "pig_lightning.data.optimized.streaming.StreamingVideoTextDataModule",
                    "--data.train_dir", str(optimized["train"]), "--data.val_dir", str(optimized["val"]),
                    "--data.test_dir", str(test_dir), "--data.tokenizer", f"{synthetic_root}/tokenizer",
                    "--data.num_frames", "4", "--data.image_size", "32", "--data.max_text_length", "20",
@@ -229,7 +229,7 @@ def test_fit_and_test_from_optimized_datasets(tmp_path, synthetic_root, optimize
 def _stream_fit(tmp_path, synthetic_root, optimized, *args):
     tmp_path.mkdir(exist_ok=True)
     config = write_config(tmp_path, synthetic_root)
-    return run_cli(["fit", "--config", str(config), "--data", "pig_lightning.data.streaming.StreamingVideoTextDataModule",
+    return run_cli(["fit", "--config", str(config), "--data", "pig_lightning.data.optimized.streaming.StreamingVideoTextDataModule",
                     "--data.train_dir", str(optimized["train"]), "--data.val_dir", str(optimized["val"]),
                     "--data.tokenizer", f"{synthetic_root}/tokenizer", "--data.num_frames", "4",
                     "--data.image_size", "32", "--data.max_text_length", "20", "--data.batch_size", "8",
@@ -261,7 +261,7 @@ def test_two_torchrun_nodes_train_from_an_optimized_dataset(tmp_path, synthetic_
     from tests.training.launch import wait
 
     config = write_config(tmp_path, synthetic_root, max_steps=4, val_check_interval=3)
-    procs = torchrun_nodes(config, "--data=pig_lightning.data.streaming.StreamingVideoTextDataModule",
+    procs = torchrun_nodes(config, "--data=pig_lightning.data.optimized.streaming.StreamingVideoTextDataModule",
                            f"--data.train_dir={optimized['train']}", f"--data.val_dir={optimized['val']}",
                            f"--data.tokenizer={synthetic_root}/tokenizer", "--data.num_frames=4",
                            "--data.image_size=32", "--data.max_text_length=20", "--data.batch_size=4",

@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 import pytest
 
-from pig_lightning.data.formats import AnnotationError, read_annotations
+from pig_lightning.data.sources.formats import AnnotationError, read_annotations
 
 
 class _RunsCode:

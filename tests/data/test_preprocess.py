@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from pig_lightning.commands import preprocess as preprocess_command
-from pig_lightning.data import preprocess as pp
-from pig_lightning.data.decoding import VideoDecodeError
-from pig_lightning.data.preprocess import (
+from pig_lightning.data.video import preprocess as pp
+from pig_lightning.data.video.decoding import VideoDecodeError
+from pig_lightning.data.video.preprocess import (
     FAILURES_FILE,
     SETTINGS_FILE,
     PreprocessError,

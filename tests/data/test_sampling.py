@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pig_lightning.data.sampling import jittered_indices, make_sampler, uniform_indices
+from pig_lightning.data.video.sampling import jittered_indices, make_sampler, uniform_indices
 
 
 def test_uniform_truncates_linspace_positions_like_the_release():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pig_lightning.data import SceneVideosDataModule
-from pig_lightning.data.scene_plans import SceneVideosConfig, caption_agreement, plan_videos
-from pig_lightning.data.scenes import COLOURS, render_planned
+from pig_lightning.data.worlds.scene_plans import SceneVideosConfig, caption_agreement, plan_videos
+from pig_lightning.data.worlds.scenes import COLOURS, render_planned
 
 PLANS = {setting: plan_videos(SceneVideosConfig(setting=setting)) for setting in ("parts", "salient")}
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from pig_lightning.data import SceneImagesDataModule, SceneVideosDataModule
-from pig_lightning.data.annotations import read_jsonl
-from pig_lightning.data.encoding import decode_yuv420p, rgb_to_yuv420p
-from pig_lightning.data.readers import load_frames
-from pig_lightning.data.scenes import (
+from pig_lightning.data.sources.annotations import read_jsonl
+from pig_lightning.data.worlds.encoding import decode_yuv420p, rgb_to_yuv420p
+from pig_lightning.data.video.readers import load_frames
+from pig_lightning.data.worlds.scenes import (
     COLOURS,
     EVENT_TEMPLATES,
     SHAPES,

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from pig_lightning.commands import make_synthetic as make_synthetic_command
-from pig_lightning.data import synthetic
-from pig_lightning.data.annotations import read_jsonl
-from pig_lightning.data.decoding import PyAVVideoReader
-from pig_lightning.data.encoding import decode_yuv420p, rgb_to_yuv420p
-from pig_lightning.data.sampling import uniform_indices
-from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
+from pig_lightning.data.worlds import synthetic
+from pig_lightning.data.sources.annotations import read_jsonl
+from pig_lightning.data.video.decoding import PyAVVideoReader
+from pig_lightning.data.worlds.encoding import decode_yuv420p, rgb_to_yuv420p
+from pig_lightning.data.video.sampling import uniform_indices
+from pig_lightning.data.worlds.synthetic import SyntheticConfig, make_synthetic
 from pig_lightning.weights.hf_folder import load_tokenizer
 
 from tests.helpers import SMALL_SYNTHETIC
@@ -24,7 +24,7 @@ def test_generation_is_deterministic_in_what_is_decoded(tmp_path, synthetic_root
     videos = sorted(p.name for p in (first / "videos").iterdir())
     assert videos == sorted(p.name for p in (again / "videos").iterdir())
     records = [r for s in ("train", "val", "test") for r in read_jsonl(first / f"{s}.jsonl")]
-    for index, record in enumerate(records):  # decoded planes, not file bytes (see data/encoding.py)
+    for index, record in enumerate(records):  # decoded planes, not file bytes (see data/worlds/encoding.py)
         decoded = decode_yuv420p(first / record.video)
         assert np.array_equal(decoded, decode_yuv420p(again / record.video)), record.video
         if index < 3:  # exactly the frames rendered from the plan, as the encoding is lossless

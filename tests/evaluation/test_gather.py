@@ -1,5 +1,6 @@
 """gather_rows on 2 real processes: tensors of different lengths per rank, in rank order."""
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -17,6 +18,7 @@ def worker(rank: int, init_file: str, out_file: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # processes
 def test_gather_rows_keeps_rank_order_lengths_and_dtypes(tmp_path):
     mp.spawn(worker, args=(str(tmp_path / "init"), str(tmp_path / "out.pt")), nprocs=2, join=True)
     out = torch.load(tmp_path / "out.pt")

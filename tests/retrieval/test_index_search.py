@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pig_lightning.commands.train import run_cli
-from pig_lightning.data.annotations import read_jsonl
+from pig_lightning.data.sources.annotations import read_jsonl
 from pig_lightning.retrieval import Gallery, Retriever, build_index
 
 from tests.helpers import write_config
@@ -183,7 +183,7 @@ def test_faiss_flat_backend_matches_the_exact_search(trained, synthetic_root, tm
 
 
 def test_collection_listing_keeps_clips_and_reads_benchmark_formats(synthetic_root, tmp_path):
-    from pig_lightning.data.annotations import VideoRecord, write_jsonl
+    from pig_lightning.data.sources.annotations import VideoRecord, write_jsonl
     from pig_lightning.retrieval.indexer import list_videos
 
     first = read_jsonl(Path(synthetic_root) / "test.jsonl")[0]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pig_lightning.data.annotations import read_jsonl
+from pig_lightning.data.sources.annotations import read_jsonl
 from pig_lightning.retrieval import Gallery
 from pig_lightning.retrieval.gallery import FORMAT, merge_shards
 from pig_lightning.retrieval.indexer import GalleryItem, source_of

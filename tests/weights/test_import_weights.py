@@ -29,7 +29,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    from pig_lightning.data.synthetic import write_tokenizer_folder
+    from pig_lightning.data.worlds.synthetic import write_tokenizer_folder
 
     folder = str(write_tokenizer_folder(tmp_path_factory.mktemp("tok")))
     return folder, load_tokenizer(folder)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pig_lightning.cli import main
-from pig_lightning.data.annotations import read_jsonl
+from pig_lightning.data.sources.annotations import read_jsonl
 from pig_lightning.weights.hf_folder import load_tokenizer
 from pig_lightning.models import PIGTower, VideoProxyBackbone
 from pig_lightning.module import RetrievalModule

@@ -1,4 +1,4 @@
-"""``pig-lightning convert``: the command line of :mod:`pig_lightning.data.convert`."""
+"""``pig-lightning convert``: the command line of :mod:`pig_lightning.data.sources.convert`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from pig_lightning.atomic import check_output_file
-from pig_lightning.data.annotations import write_jsonl
-from pig_lightning.data.formats import FORMATS, describe_formats, read_annotations
-from pig_lightning.data.convert import missing_videos
+from pig_lightning.data.sources.annotations import write_jsonl
+from pig_lightning.data.sources.formats import FORMATS, describe_formats, read_annotations
+from pig_lightning.data.sources.convert import missing_videos
 
 MISSING_SHOWN = 5
 

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     """``pig-lightning explain``: the frames a model samples from one video and what it makes of them
     (PIG: the patches token selection chose and the pseudo-query's nearest captions; X-Pool: the
     attention of a query over the frames; two-tower: the nearest captions of the video vector)."""
-    from pig_lightning.data.formats import FORMATS
+    from pig_lightning.data.sources.formats import FORMATS
 
     parser = argparse.ArgumentParser(prog="pig-lightning explain", description=main.__doc__)
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint (or an exported model folder)")

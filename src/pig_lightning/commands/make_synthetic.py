@@ -1,4 +1,4 @@
-"""``pig-lightning make-synthetic``: the command line of :mod:`pig_lightning.data.synthetic`."""
+"""``pig-lightning make-synthetic``: the command line of :mod:`pig_lightning.data.worlds.synthetic`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import logging
 
-from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
+from pig_lightning.data.worlds.synthetic import SyntheticConfig, make_synthetic
 
 
 def main(argv: list[str] | None = None) -> None:

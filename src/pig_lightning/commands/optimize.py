@@ -1,4 +1,4 @@
-"""``pig-lightning optimize``: the command line of :mod:`pig_lightning.data.optimize`."""
+"""``pig-lightning optimize``: the command line of :mod:`pig_lightning.data.optimized.optimize`."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import json
 import logging
 import sys
 
-from pig_lightning.data import optimize as _library
-from pig_lightning.data.annotations import AnnotationError
+from pig_lightning.data.optimized import optimize as _library
+from pig_lightning.data.sources.annotations import AnnotationError
 from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES
-from pig_lightning.data.decoding import VideoDecodeError
+from pig_lightning.data.video.decoding import VideoDecodeError
 from pig_lightning.commands.options import add_format_arguments, format_options
-from pig_lightning.data.optimized_format import OptimizedDatasetError
-from pig_lightning.data.sampling import FRAME_POSITIONS
-from pig_lightning.data.optimize import optimize_dataset
+from pig_lightning.data.optimized.optimized_format import OptimizedDatasetError
+from pig_lightning.data.video.sampling import FRAME_POSITIONS
+from pig_lightning.data.optimized.optimize import optimize_dataset
 
 
 def main(argv: list[str] | None = None) -> None:

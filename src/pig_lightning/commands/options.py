@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pig_lightning.data.formats import FORMAT_OPTIONS, FORMATS
+from pig_lightning.data.sources.formats import FORMAT_OPTIONS, FORMATS
 
 
 def add_format_arguments(parser) -> None:

@@ -1,4 +1,4 @@
-"""``pig-lightning preprocess``: the command line of :mod:`pig_lightning.data.preprocess`."""
+"""``pig-lightning preprocess``: the command line of :mod:`pig_lightning.data.video.preprocess`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from pig_lightning.data.preprocess import FAILURES_FILE, PreprocessError, PreprocessSettings, preprocess_folder
+from pig_lightning.data.video.preprocess import FAILURES_FILE, PreprocessError, PreprocessSettings, preprocess_folder
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         thumbnails = load_thumbnails(thumbs_file) if thumbs_file else None
         truth = None
         if args.annotations:
-            from pig_lightning.data.formats import read_annotations
+            from pig_lightning.data.sources.formats import read_annotations
 
             if not Path(args.annotations).is_file():
                 raise FileNotFoundError(f"--annotations not found: {args.annotations}")

@@ -1,13 +1,13 @@
 """Data: annotations, frame sampling, PyAV decoding, frame folders, transforms, datasets, data modules, synthetic set."""
 
-from pig_lightning.data.annotations import AnnotationError, VideoRecord, read_jsonl
+from pig_lightning.data.sources.annotations import AnnotationError, VideoRecord, read_jsonl
 from pig_lightning.data.datamodule import SyntheticVideoTextDataModule, VideoTextDataModule
-from pig_lightning.data.decoding import PyAVVideoReader, VideoDecodeError
-from pig_lightning.data.frame_folders import FrameFolderReader
-from pig_lightning.data.readers import ClipReader, load_frames
-from pig_lightning.data.scene_datamodules import SceneImagesDataModule, SceneVideosDataModule
-from pig_lightning.data.sampling import jittered_indices, segment_indices, uniform_indices
-from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
+from pig_lightning.data.video.decoding import PyAVVideoReader, VideoDecodeError
+from pig_lightning.data.video.frame_folders import FrameFolderReader
+from pig_lightning.data.video.readers import ClipReader, load_frames
+from pig_lightning.data.worlds.scene_datamodules import SceneImagesDataModule, SceneVideosDataModule
+from pig_lightning.data.video.sampling import jittered_indices, segment_indices, uniform_indices
+from pig_lightning.data.worlds.synthetic import SyntheticConfig, make_synthetic
 
 __all__ = [
     "AnnotationError",

@@ -37,12 +37,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pig_lightning.data.annotations import AnnotationError, VideoRecord, iter_json_lines, parse_record
+from pig_lightning.data.sources.annotations import AnnotationError, VideoRecord, iter_json_lines, parse_record
 from pig_lightning.data.datasets import check_video_paths, resolve_video_path
-from pig_lightning.data.decoding import VideoDecodeError
-from pig_lightning.data.formats import format_options, read_annotations
-from pig_lightning.data.readers import ClipReader
-from pig_lightning.data.sampling import uniform_indices
+from pig_lightning.data.video.decoding import VideoDecodeError
+from pig_lightning.data.sources.formats import read_annotations
+from pig_lightning.data.video.readers import ClipReader
+from pig_lightning.data.video.sampling import uniform_indices
 
 log = logging.getLogger(__name__)
 

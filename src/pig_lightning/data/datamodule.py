@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, SequentialSampler
 
-from pig_lightning.data.annotations import VideoRecord
+from pig_lightning.data.sources.annotations import VideoRecord
 from pig_lightning.data.datasets import (
     EpochAwareSampler,
     EvalVideoTextDataset,
@@ -21,11 +21,11 @@ from pig_lightning.data.datasets import (
     count_truncated,
     resolve_video_path,
 )
-from pig_lightning.data.formats import read_annotations
-from pig_lightning.data.preprocess import find_preprocessing, settings_differences
-from pig_lightning.data.readers import ClipReader
-from pig_lightning.data.sampling import FRAME_POSITIONS
-from pig_lightning.data.synthetic import SyntheticConfig, make_synthetic
+from pig_lightning.data.sources.formats import read_annotations
+from pig_lightning.data.video.preprocess import find_preprocessing, settings_differences
+from pig_lightning.data.video.readers import ClipReader
+from pig_lightning.data.video.sampling import FRAME_POSITIONS
+from pig_lightning.data.worlds.synthetic import SyntheticConfig, make_synthetic
 from pig_lightning.weights.hf_folder import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,12 @@ class VideoTextDataModule(L.LightningDataModule):
     Args:
         video_root: folder the annotation ``video`` paths are relative to.
         train_annotations, val_annotations, test_annotations: annotation files (generic JSONL,
-            see :mod:`pig_lightning.data.annotations`, or ``format``); a stage without a file has
+            see :mod:`pig_lightning.data.sources.annotations`, or ``format``); a stage without a file has
             no loader.
         predict_annotations: videos to embed with ``predict`` (default: the test file).
         format: how the annotation files are written: ``jsonl`` (generic) or a benchmark's own
             files (``msrvtt_csv``, ``msrvtt_jsonl``, ``msvd``, ``didemo``, ``activitynet``,
-            ``vatex``, ``lsmdc``, ...; see :mod:`pig_lightning.data.formats`). Every split uses it;
+            ``vatex``, ``lsmdc``, ...; see :mod:`pig_lightning.data.sources.formats`). Every split uses it;
             for mixed formats convert to JSONL first (``pig-lightning convert``).
         format_options: passed to the reader: ``captions_file``, ``split``, ``video_pattern``,
             ``use_span``.
@@ -62,7 +62,7 @@ class VideoTextDataModule(L.LightningDataModule):
         train_sampling: ``jittered`` (reference recipe), ``segment`` (TSN / X-Pool: one random
             frame per equal segment) or ``uniform``. Evaluation is always uniform.
         frame_positions: how ``linspace`` frame positions become indices: ``truncate`` (the
-            release's ``astype(int)``) or ``round`` (nearest frame), see ``data/sampling.py``.
+            release's ``astype(int)``) or ``round`` (nearest frame), see ``data/video/sampling.py``.
         seek_threshold: null never seeks, 0 always does; otherwise the reader seeks past
             keyframes the container indexes, and, for files without a keyframe index, seeks to
             every sampled frame of clips longer than this many seconds (see ``decoding.py``).
@@ -303,7 +303,7 @@ def _describe(settings: dict | None) -> str:
 
 
 class SyntheticVideoTextDataModule(VideoTextDataModule):
-    """The embedded synthetic set (see :mod:`pig_lightning.data.synthetic`).
+    """The embedded synthetic set (see :mod:`pig_lightning.data.worlds.synthetic`).
 
     The set is generated when ``root`` does not hold it yet (reused when it does), at
     construction time: the model needs the set's tokenizer to be built.

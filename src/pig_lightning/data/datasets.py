@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from pig_lightning.data.annotations import VideoRecord
-from pig_lightning.data.decoding import VideoDecodeError, VideoReader
-from pig_lightning.data.sampling import TRAIN_SAMPLING, make_sampler, uniform_indices
+from pig_lightning.data.sources.annotations import VideoRecord
+from pig_lightning.data.video.decoding import VideoDecodeError, VideoReader
+from pig_lightning.data.video.sampling import TRAIN_SAMPLING, make_sampler, uniform_indices
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class EvalVideoTextDataset(Dataset):
 
     def preview_frames(self, index: int, count: int, size: int) -> np.ndarray:
         """``count`` uniformly spaced frames of video ``index`` at ``size`` px, for pictures."""
-        from pig_lightning.data.readers import ClipReader
+        from pig_lightning.data.video.readers import ClipReader
 
         record = self.records[index]
         frames, _ = ClipReader(size, resize="squash").read(resolve_video_path(self.video_root, record),
@@ -244,7 +244,7 @@ class VideoTextCollator:
 
     Output: ``frames`` ``uint8 [B, T, H, W, 3]`` (decoded pixels: the model's
     ``on_after_batch_transfer`` normalises them on its device with
-    :func:`~pig_lightning.data.transforms.clip_normalise`), ``video_index [B]``, ``input_ids``/``attention_mask``
+    :func:`~pig_lightning.data.video.transforms.clip_normalise`), ``video_index [B]``, ``input_ids``/``attention_mask``
     ``[M, L]``, ``text_video [M]`` (position in the batch of each caption's video) and, for
     evaluation items, ``text_index [M]`` (global caption index).
     """

@@ -155,7 +155,7 @@ def read_lines(path: str | Path, what: str) -> list[str]:
 
 
 def _records(path: str | Path, format: str):
-    from pig_lightning.data.formats import read_annotations
+    from pig_lightning.data.sources.formats import read_annotations
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
@@ -210,9 +210,9 @@ def caption_bank(captions: str | None, bank_annotations: str | None, annotations
 def explain(ckpt_path: str | Path, video: VideoInput, bank: list[str], bank_source: str, output: str | Path | None,
             query: str | None = None, top: int = 5, display_size: int = 160, device: str = "cpu") -> dict[str, Any]:
     """Load ``ckpt_path``, read ``video`` as ``index`` does, return the numbers and draw the PNG."""
-    from pig_lightning.data.readers import ClipReader
-    from pig_lightning.data.sampling import uniform_indices
-    from pig_lightning.data.transforms import to_clip_tensor
+    from pig_lightning.data.video.readers import ClipReader
+    from pig_lightning.data.video.sampling import uniform_indices
+    from pig_lightning.data.video.transforms import to_clip_tensor
     from pig_lightning.weights.hf_folder import load_tokenizer
     from pig_lightning.load import load_model
     from pig_lightning.retrieval.indexer import trained_setting

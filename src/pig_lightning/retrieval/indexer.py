@@ -15,11 +15,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pig_lightning.data.datasets import check_video_paths, resolve_video_path
-from pig_lightning.data.formats import read_annotations
-from pig_lightning.data.preprocess import VIDEO_EXTENSIONS
-from pig_lightning.data.readers import ClipReader
-from pig_lightning.data.sampling import uniform_indices
-from pig_lightning.data.transforms import clip_normalise
+from pig_lightning.data.sources.formats import read_annotations
+from pig_lightning.data.video.preprocess import VIDEO_EXTENSIONS
+from pig_lightning.data.video.readers import ClipReader
+from pig_lightning.data.video.sampling import uniform_indices
+from pig_lightning.data.video.transforms import clip_normalise
 from pig_lightning.atomic import check_output_file, file_sha256
 from pig_lightning.load import load_model
 from pig_lightning.retrieval.gallery import Gallery, merge_shards

@@ -41,8 +41,8 @@ def write_thumbnails(items, gallery: str | Path, per_video: int = 4, size: int =
                      progress: bool = True) -> Path:
     """Decode ``per_video`` uniformly spaced frames of every item (``GalleryItem``s of
     :func:`~pig_lightning.retrieval.indexer.list_videos`) at ``size`` px and write the sidecar."""
-    from pig_lightning.data.readers import ClipReader
-    from pig_lightning.data.sampling import uniform_indices
+    from pig_lightning.data.video.readers import ClipReader
+    from pig_lightning.data.video.sampling import uniform_indices
 
     if per_video < 1:
         raise ValueError(f"--thumbnails must be >= 1, got {per_video}")

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from pig_lightning.data.transforms import clip_denormalise, clip_normalise
+from pig_lightning.data.video.transforms import clip_denormalise, clip_normalise
 from pig_lightning.evaluation.distributed import unique_first
 
 log = logging.getLogger(__name__)

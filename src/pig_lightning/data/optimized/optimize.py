@@ -2,7 +2,7 @@
 
 The videos of one annotation file are decoded (PyAV, the same reader as training), sampled to
 ``frames_per_video`` uniform frames of ``image_size`` squared, JPEG-encoded and written as a
-`litdata` dataset (see :mod:`pig_lightning.data.optimized_format`). Training then reads a few
+`litdata` dataset (see :mod:`pig_lightning.data.optimized.optimized_format`). Training then reads a few
 large chunk files instead of decoding mp4 files: the loader's cost per clip is a dozen small
 JPEG decodes.
 
@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from pig_lightning.atomic import write_json_atomic
-from pig_lightning.data.annotations import AnnotationError, VideoRecord, write_jsonl
+from pig_lightning.data.sources.annotations import AnnotationError, VideoRecord, write_jsonl
 from pig_lightning.data.datasets import check_video_paths, resolve_video_path
-from pig_lightning.data.decoding import VideoDecodeError
-from pig_lightning.data.formats import format_options, read_annotations
-from pig_lightning.data.optimized_format import (
+from pig_lightning.data.video.decoding import VideoDecodeError
+from pig_lightning.data.sources.formats import read_annotations
+from pig_lightning.data.optimized.optimized_format import (
     FORMAT,
     FRAME_SETTINGS,
     MANIFEST,
@@ -41,8 +41,8 @@ from pig_lightning.data.optimized_format import (
     litdata_module,
     settings_differences,
 )
-from pig_lightning.data.readers import ClipReader
-from pig_lightning.data.sampling import FRAME_POSITIONS, uniform_indices
+from pig_lightning.data.video.readers import ClipReader
+from pig_lightning.data.video.sampling import FRAME_POSITIONS, uniform_indices
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A *plan* is the list of records a video set is written from: per video its events in order (a
 coloured shape moving one way), their sizes, its captions and which events each caption names.
-Rendering and writing live in :mod:`pig_lightning.data.scenes`; the design and why it is so are
+Rendering and writing live in :mod:`pig_lightning.data.worlds.scenes`; the design and why it is so are
 in ``docs/quality.md``.
 
 * ``parts`` — captions name different parts. Every caption names ``events_per_caption`` of the
@@ -30,8 +30,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pig_lightning.data.scene_world import COLOURS, EVENT_JOINERS, EVENT_TEMPLATES, MOTIONS, SHAPES, SIZES
-from pig_lightning.data.synthetic import check_set_sizes
+from pig_lightning.data.worlds.scene_world import COLOURS, EVENT_JOINERS, EVENT_TEMPLATES, MOTIONS, SHAPES, SIZES
+from pig_lightning.data.worlds.synthetic import check_set_sizes
 
 SETTINGS = ("parts", "salient")
 MAX_SIZE = 0.4  # an object's side, as a fraction of the frame, that leaves it room to move

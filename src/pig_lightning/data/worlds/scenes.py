@@ -10,13 +10,13 @@ tokenizer, so a CLIP pretrained on the images (stage 1) can be fine-tuned on the
 * **Videos** (where fine-grained interaction can matter): ``events_per_video`` events in
   sequence, each a coloured shape moving in one direction, plus a small static *distractor*
   object that no caption mentions. What the captions say is the *setting*
-  (:mod:`pig_lightning.data.scene_plans`): in ``parts`` each caption names a different part of
+  (:mod:`pig_lightning.data.worlds.scene_plans`): in ``parts`` each caption names a different part of
   the video; in ``salient`` every caption names the video's big (salient) events and small minor
   events are other videos' salient ones. In both, every query has exactly one right video.
 
 Layout of a generated folder: ``images/*.jpg`` or ``videos/*.mp4``, ``{split}.jsonl`` in the
 generic annotation format (with the scene description under ``meta``), ``tokenizer/`` and
-``manifest.json`` (written last; see :func:`~pig_lightning.data.synthetic.build_dataset_folder`).
+``manifest.json`` (written last; see :func:`~pig_lightning.data.worlds.synthetic.build_dataset_folder`).
 The design and why it is so are in ``docs/quality.md``.
 """
 
@@ -29,9 +29,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pig_lightning.data.encoding import write_mp4
-from pig_lightning.data.scene_plans import Event, SceneVideosConfig, plan_videos
-from pig_lightning.data.scene_world import (
+from pig_lightning.data.worlds.encoding import write_mp4
+from pig_lightning.data.worlds.scene_plans import Event, SceneVideosConfig, plan_videos
+from pig_lightning.data.worlds.scene_world import (
     COLOURS,
     EVENT_JOINERS,
     EVENT_TEMPLATES,
@@ -50,7 +50,7 @@ __all__ = [  # the world's words are re-exported: callers find the whole synthet
     "SHAPES", "SIZES", "SceneImagesConfig", "SceneVideosConfig", "make_scene_images", "make_scene_videos",
     "render_image", "render_planned", "render_scene_video", "vocabulary", "write_jpeg",
 ]
-from pig_lightning.data.synthetic import (
+from pig_lightning.data.worlds.synthetic import (
     _shape_mask,
     build_dataset_folder,
     check_set_sizes,
@@ -60,7 +60,7 @@ from pig_lightning.data.synthetic import (
 )
 
 IMAGES_FORMAT_VERSION = 1
-VIDEOS_FORMAT_VERSION = 2  # 2: videos encoded losslessly (data/encoding.py)
+VIDEOS_FORMAT_VERSION = 2  # 2: videos encoded losslessly (data/worlds/encoding.py)
 
 def _draw(img: np.ndarray, shape: str, side: float, cx: float, cy: float, rgb: np.ndarray) -> None:
     size = img.shape[0]
@@ -215,7 +215,7 @@ def render_scene_video(events: list[Event], distractor: ImageObject | None, cfg:
 
 
 def render_planned(record: dict, index: int, cfg: SceneVideosConfig) -> np.ndarray:
-    """The frames of the ``index``-th record of :func:`~pig_lightning.data.scene_plans.plan_videos`
+    """The frames of the ``index``-th record of :func:`~pig_lightning.data.worlds.scene_plans.plan_videos`
     (also what its written file decodes to, up to the 4:2:0 conversion)."""
     rng = np.random.default_rng([cfg.seed, index, 1])
     distractor = record.get("distractor")

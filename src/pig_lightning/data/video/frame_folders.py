@@ -2,7 +2,7 @@
 
 A folder of JPEG (or PNG) files, in file-name order, is read like a video: the same samplers
 pick frame indices, and only the sampled files are decoded (by PyAV's image decoders, resized by
-the same :class:`~pig_lightning.data.decoding.FrameConverter` as video frames, so both sources
+the same :class:`~pig_lightning.data.video.decoding.FrameConverter` as video frames, so both sources
 give identical pixels for identical frames). Clip start/end need the rate the frames were
 extracted at (``fps``).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pig_lightning.data.decoding import FrameConverter, Sampler, VideoDecodeError, sample_indices
+from pig_lightning.data.video.decoding import FrameConverter, Sampler, VideoDecodeError, sample_indices
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -27,7 +27,7 @@ class FrameFolderReader:
     """Read sampled frames of a frame folder as ``uint8 [T, size, size, 3]``.
 
     Args:
-        size, interpolation, resize: as for :class:`~pig_lightning.data.decoding.PyAVVideoReader`.
+        size, interpolation, resize: as for :class:`~pig_lightning.data.video.decoding.PyAVVideoReader`.
         fps: the rate the frames were extracted at; needed only for clips with start/end.
     """
 

@@ -1,7 +1,7 @@
 """Readers for the annotation files the retrieval benchmarks are distributed in.
 
 Every reader turns one downloaded file (plus, for some datasets, a separate captions file) into
-the generic :class:`~pig_lightning.data.annotations.VideoRecord` list that ``pig-lightning
+the generic :class:`~pig_lightning.data.sources.annotations.VideoRecord` list that ``pig-lightning
 convert`` writes as JSON lines. The families:
 
 * MSR-VTT, three packagings: CLIP4Clip's csv split files (``MSRVTT_train.9k.csv`` lists ids and
@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pig_lightning.data.annotations import (
+from pig_lightning.data.sources.annotations import (
     AnnotationError,
     VideoRecord,
     check_unique_ids,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pig_lightning.data.annotations import VideoRecord
+from pig_lightning.data.sources.annotations import VideoRecord
 
 FORMAT = "pig-lightning-optimized/1"
 MANIFEST = "pig_optimized.json"

@@ -8,7 +8,7 @@ tell "A then B" from "B then A". Every video has several paraphrased captions; e
 between videos or across the train/val/test splits.
 
 The set is deterministic in its parameters (seed included): the videos are encoded losslessly
-(:mod:`pig_lightning.data.encoding`), so they decode to the same frames on every machine, and it
+(:mod:`pig_lightning.data.worlds.encoding`), so they decode to the same frames on every machine, and it
 is written atomically: it is
 built in a temporary folder next to the target and renamed into place with its
 ``manifest.json`` once complete, so an interrupted run never leaves a set that is trusted
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pig_lightning.data.encoding import write_mp4
-from pig_lightning.data.synthetic_tokenizer import write_clip_tokenizer
+from pig_lightning.data.worlds.encoding import write_mp4
+from pig_lightning.data.worlds.synthetic_tokenizer import write_clip_tokenizer
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 2  # 2: videos encoded losslessly (data/encoding.py)
+FORMAT_VERSION = 2  # 2: videos encoded losslessly (data/worlds/encoding.py)
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),

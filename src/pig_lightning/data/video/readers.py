@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pig_lightning.data.decoding import PyAVVideoReader, Sampler
-from pig_lightning.data.frame_folders import FrameFolderReader
-from pig_lightning.data.sampling import make_sampler
+from pig_lightning.data.video.decoding import PyAVVideoReader, Sampler
+from pig_lightning.data.video.frame_folders import FrameFolderReader
+from pig_lightning.data.video.sampling import make_sampler
 
 
 class ClipReader:
@@ -20,7 +20,7 @@ class ClipReader:
         resize: ``squash`` (reference recipe) or ``crop`` (short side to ``size``, centre crop).
         interpolation: FFmpeg scaler name.
         seek_threshold: clips longer than this (seconds) are read by seeking (see
-            :class:`~pig_lightning.data.decoding.PyAVVideoReader`).
+            :class:`~pig_lightning.data.video.decoding.PyAVVideoReader`).
         frame_folder_fps: extraction rate of frame folders (for clip start/end only).
     """
 
@@ -43,7 +43,7 @@ def load_frames(path: str | Path, num_frames: int, sampling: str = "uniform", si
     ``sampling``: ``uniform`` (evaluation), ``jittered`` (reference training recipe) or
     ``segment`` (TSN); the random ones draw from ``numpy.random.default_rng(seed)``.
     ``start``/``end``: seconds, to read a clip of a longer video. Raises
-    :class:`~pig_lightning.data.decoding.VideoDecodeError` naming the file when it cannot be read.
+    :class:`~pig_lightning.data.video.decoding.VideoDecodeError` naming the file when it cannot be read.
     """
     rng = None if sampling == "uniform" else np.random.default_rng(seed)
     reader = ClipReader(size, resize=resize, interpolation=interpolation)

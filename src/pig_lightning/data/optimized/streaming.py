@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from pig_lightning.data.annotations import read_jsonl
+from pig_lightning.data.sources.annotations import read_jsonl
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.data.datasets import EvalVideoTextDataset
-from pig_lightning.data.optimized_format import (
+from pig_lightning.data.optimized.optimized_format import (
     MANIFEST,
     RECORDS,
     OptimizedDatasetError,
@@ -35,8 +35,8 @@ from pig_lightning.data.optimized_format import (
     read_manifest,
     require_complete,
 )
-from pig_lightning.data.sampling import make_sampler, uniform_indices
-from pig_lightning.data.transforms import resize_frames
+from pig_lightning.data.video.sampling import make_sampler, uniform_indices
+from pig_lightning.data.video.transforms import resize_frames
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pig_lightning.data.annotations import VideoRecord
+from pig_lightning.data.sources.annotations import VideoRecord
 
 
 def missing_videos(records: Sequence[VideoRecord], video_root: str | Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Data modules of the quality benchmark's synthetic world (:mod:`pig_lightning.data.scenes`).
+"""Data modules of the quality benchmark's synthetic world (:mod:`pig_lightning.data.worlds.scenes`).
 
 Like :class:`~pig_lightning.data.datamodule.SyntheticVideoTextDataModule`, each generates its
 set on first use (reused afterwards) at construction time, because the model needs the set's
@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pig_lightning.data.datamodule import VideoTextDataModule
-from pig_lightning.data.scene_plans import SceneVideosConfig
-from pig_lightning.data.scenes import SceneImagesConfig, make_scene_images, make_scene_videos
+from pig_lightning.data.worlds.scene_plans import SceneVideosConfig
+from pig_lightning.data.worlds.scenes import SceneImagesConfig, make_scene_images, make_scene_videos
 
 
 class SceneImagesDataModule(VideoTextDataModule):
@@ -21,7 +21,7 @@ class SceneImagesDataModule(VideoTextDataModule):
     Args:
         root: folder of the corpus (written on first use).
         num_train, num_val, captions_per_image, frame_size, synthetic_seed: the corpus
-            (:class:`~pig_lightning.data.scenes.SceneImagesConfig`).
+            (:class:`~pig_lightning.data.worlds.scenes.SceneImagesConfig`).
         tokenizer: default ``<root>/tokenizer``.
         Other arguments: as :class:`~pig_lightning.data.datamodule.VideoTextDataModule`.
     """
@@ -68,11 +68,11 @@ class SceneVideosDataModule(VideoTextDataModule):
         root: folder of the set (written on first use).
         setting: what the captions say: ``"parts"`` (each names a different part of the video) or
             ``"salient"`` (all name the video's salient events); see
-            :mod:`~pig_lightning.data.scene_plans`. Give each setting its own ``root``.
+            :mod:`~pig_lightning.data.worlds.scene_plans`. Give each setting its own ``root``.
         num_train, num_val, num_test, events_per_video, events_per_caption, captions_per_video,
             distractor, frame_size, frames_per_event, synthetic_seed, salient_events,
             detail_probability, salient_size, minor_size, hard_negatives: the set
-            (:class:`~pig_lightning.data.scene_plans.SceneVideosConfig`).
+            (:class:`~pig_lightning.data.worlds.scene_plans.SceneVideosConfig`).
         tokenizer: default ``<root>/tokenizer``; the stage-1 export folder holds the same one.
         Other arguments: as :class:`~pig_lightning.data.datamodule.VideoTextDataModule`.
     """

@@ -1,5 +1,5 @@
 """The words and things of the quality benchmark's synthetic world, shared by its image corpus,
-its video plans (:mod:`pig_lightning.data.scene_plans`) and one tokenizer (:func:`vocabulary`)."""
+its video plans (:mod:`pig_lightning.data.worlds.scene_plans`) and one tokenizer (:func:`vocabulary`)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from tqdm import tqdm
 
 from pig_lightning.atomic import TEMP_MARKER, atomic_path, write_json_atomic
-from pig_lightning.data.decoding import VideoDecodeError, check_complete
+from pig_lightning.data.video.decoding import VideoDecodeError, check_complete
 
 log = logging.getLogger(__name__)
 

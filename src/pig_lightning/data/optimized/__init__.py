@@ -1,0 +1,1 @@
+"""Decode-once datasets (litdata): writing them (`optimize`), their format and streaming them in training."""

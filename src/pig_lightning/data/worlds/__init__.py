@@ -1,0 +1,1 @@
+"""Synthetic worlds made here: the two-event clips of the demo and the multi-event scenes of the quality benchmark."""
