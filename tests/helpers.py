@@ -184,3 +184,17 @@ def make_dm(root: str, **overrides) -> VideoTextDataModule:
     )
     kwargs.update(overrides)
     return VideoTextDataModule(**kwargs)
+
+
+BACKBONES = {"frame": "pig_lightning.models.FrameCLIPBackbone", "proxy": "pig_lightning.models.VideoProxyBackbone"}
+
+
+def train(tmp: Path, synthetic_root: str, tower: str, backbone: str, steps: int = 2, **backbone_args) -> Path:
+    """A checkpoint of ``tower`` trained for ``steps`` steps by the real CLI; its path."""
+    config = write_config(tmp, synthetic_root, max_steps=steps, val_check_interval=None, limit_val_batches=0)
+    data = yaml.safe_load(config.read_text())
+    data["model"]["tower"] = {"class_path": tower, "init_args": {
+        "backbone": {"class_path": backbone, "init_args": backbone_args or {"config": TINY_CLIP}}}}
+    config.write_text(yaml.safe_dump(data))
+    run_cli(["fit", "--config", str(config), "--checkpoint.monitor", "null"])
+    return next((tmp / "runs").rglob("last.ckpt"))

@@ -24,29 +24,13 @@ from pig_lightning.models import FrameCLIPBackbone
 from pig_lightning.models.towers import DotProductTower
 from pig_lightning.load import load_model
 
-from tests.helpers import TINY_CLIP
-from tests.helpers import write_config
+from tests.helpers import BACKBONES, TINY_CLIP, train, write_config
 
 pytestmark = pytest.mark.slow  # trains or launches processes
 
-BACKBONES = {"frame": "pig_lightning.models.FrameCLIPBackbone", "proxy": "pig_lightning.models.VideoProxyBackbone"}
-
-
-def train(tmp: Path, synthetic_root: str, tower: str, backbone: str, steps: int = 2, **backbone_args) -> Path:
-    """A checkpoint of ``tower`` trained for ``steps`` steps by the real CLI; its path."""
-    config = write_config(tmp, synthetic_root, max_steps=steps, val_check_interval=None, limit_val_batches=0)
-    data = yaml.safe_load(config.read_text())
-    data["model"]["tower"] = {"class_path": tower, "init_args": {
-        "backbone": {"class_path": backbone, "init_args": backbone_args or {"config": TINY_CLIP}}}}
-    config.write_text(yaml.safe_dump(data))
-    run_cli(["fit", "--config", str(config), "--checkpoint.monitor", "null"])
-    return next((tmp / "runs").rglob("last.ckpt"))
-
-
 @pytest.fixture(scope="module")
-def meanp_ckpt(tmp_path_factory, synthetic_root) -> Path:
-    return train(tmp_path_factory.mktemp("meanp"), synthetic_root, "pig_lightning.models.MeanPoolingTower",
-                 BACKBONES["frame"])
+def meanp_ckpt(tiny_checkpoint) -> Path:
+    return tiny_checkpoint("meanp")
 
 
 def export(*args) -> None:

@@ -7,19 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pig_lightning.commands.train import run_cli
 from pig_lightning.retrieval import build_index, list_videos
 from pig_lightning.retrieval.thumbnails import write_thumbnails
 
-from tests.helpers import write_config
 
 
 @pytest.fixture(scope="session")
-def served_ckpt(tmp_path_factory, synthetic_root) -> Path:
-    tmp = tmp_path_factory.mktemp("serve_ckpt")
-    config = write_config(tmp, synthetic_root, max_steps=2, val_check_interval=None, limit_val_batches=0)
-    run_cli(["fit", "--config", str(config), "--checkpoint.monitor", "null"])
-    return next((tmp / "runs").rglob("last.ckpt"))
+def served_ckpt(tiny_checkpoint) -> Path:
+    return tiny_checkpoint("meanp")
 
 
 @pytest.fixture(scope="session")

@@ -21,15 +21,13 @@ from pig_lightning.load import load_model
 from pig_lightning.weights import ModelFolderError
 
 from tests.helpers import TINY_CLIP
-from ..test_export import BACKBONES, train
 
 pytestmark = pytest.mark.slow  # trains or launches processes
 
 
 @pytest.fixture(scope="module")
-def pig_ckpt(tmp_path_factory, synthetic_root) -> Path:
-    return train(tmp_path_factory.mktemp("pig"), synthetic_root, "pig_lightning.models.PIGTower", BACKBONES["proxy"],
-                 steps=1, config=TINY_CLIP, temporal_frames=4)
+def pig_ckpt(tiny_checkpoint) -> Path:
+    return tiny_checkpoint("pig")
 
 
 @pytest.fixture(scope="module")
