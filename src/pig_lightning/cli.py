@@ -25,7 +25,7 @@ import os
 import sys
 import warnings
 
-from pig_lightning.commands import COMMANDS, TRAINING
+from pig_lightning.commands import COMMANDS, TRAINING, TRAINING_COMMANDS, overview
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "PIG_LIGHTNING_DEBUG"
@@ -79,8 +79,13 @@ def _run_with_policy(command: str, args: list[str], debug: bool) -> None:
             warnings.showwarning = _show_warning
         try:
             if command in COMMANDS:
-                importlib.import_module(COMMANDS[command]).main(args[1:])
-            else:  # fit/validate/test/predict, or no command: LightningCLI parses (and explains) the line
+                importlib.import_module(COMMANDS[command][0]).main(args[1:])
+            elif command in TRAINING_COMMANDS:
+                importlib.import_module(TRAINING).main(args)
+            elif not command and (not args or args[0] in ("-h", "--help")):
+                print(overview(), file=sys.stdout if args else sys.stderr)
+                raise SystemExit(0 if args else EXIT_BAD_INPUT)
+            else:  # an unknown command or option: LightningCLI says what it accepts
                 importlib.import_module(TRAINING).main(args)
         except SystemExit:
             raise

@@ -133,7 +133,7 @@ def test_selecting_on_the_test_split_is_logged(synthetic_root, caplog):
 def test_frame_positions_reach_every_split(synthetic_root):
     import numpy as np
 
-    from pig_lightning.data.datasets import resolve_video_path
+    from pig_lightning.data.sources.paths import resolve_video_path
     with pytest.raises(ValueError, match="data.frame_positions must be one of"):
         make_dm(synthetic_root, frame_positions="floor")
     seen = []

@@ -44,7 +44,7 @@ def test_conversion_refuses_anything_but_uint8_channels_last():
 
 
 def test_loader_batches_are_uint8_and_the_module_converts_them_after_transfer(synthetic_root, tiny_clip_config):
-    from pig_lightning.data.datasets import resolve_video_path
+    from pig_lightning.data.sources.paths import resolve_video_path
     from pig_lightning.data.video.sampling import uniform_indices
     from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower
     from pig_lightning.module import RetrievalModule

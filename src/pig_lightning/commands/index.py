@@ -7,7 +7,7 @@ import logging
 import os
 import torch
 
-from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES
+from pig_lightning.data.sources.paths import OUTSIDE_ROOT_POLICIES
 from pig_lightning.data.sources.formats import FORMATS
 from pig_lightning.retrieval.gallery import Gallery
 from pig_lightning.retrieval.indexer import build_index, list_videos

@@ -9,7 +9,7 @@ import sys
 
 from pig_lightning.data.optimized import optimize as _library
 from pig_lightning.data.sources.annotations import AnnotationError
-from pig_lightning.data.datasets import OUTSIDE_ROOT_POLICIES
+from pig_lightning.data.sources.paths import OUTSIDE_ROOT_POLICIES
 from pig_lightning.data.video.decoding import VideoDecodeError
 from pig_lightning.commands.options import add_format_arguments, format_options
 from pig_lightning.data.optimized.optimized_format import OptimizedDatasetError

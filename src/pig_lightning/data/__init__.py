@@ -1,30 +1,27 @@
-"""Data: annotations, frame sampling, PyAV decoding, frame folders, transforms, datasets, data modules, synthetic set."""
+"""Data: annotations, frame sampling, PyAV decoding, frame folders, transforms, datasets, data modules, synthetic set.
 
-from pig_lightning.data.sources.annotations import AnnotationError, VideoRecord, read_jsonl
-from pig_lightning.data.datamodule import SyntheticVideoTextDataModule, VideoTextDataModule
-from pig_lightning.data.video.decoding import PyAVVideoReader, VideoDecodeError
-from pig_lightning.data.video.frame_folders import FrameFolderReader
-from pig_lightning.data.video.readers import ClipReader, load_frames
-from pig_lightning.data.worlds.scene_datamodules import SceneImagesDataModule, SceneVideosDataModule
-from pig_lightning.data.video.sampling import jittered_indices, segment_indices, uniform_indices
-from pig_lightning.data.worlds.synthetic import SyntheticConfig, make_synthetic
+Names are imported on first use (:mod:`pig_lightning.lazy`)."""
 
-__all__ = [
-    "AnnotationError",
-    "ClipReader",
-    "FrameFolderReader",
-    "PyAVVideoReader",
-    "SceneImagesDataModule",
-    "SceneVideosDataModule",
-    "SyntheticConfig",
-    "SyntheticVideoTextDataModule",
-    "VideoDecodeError",
-    "VideoRecord",
-    "VideoTextDataModule",
-    "jittered_indices",
-    "load_frames",
-    "make_synthetic",
-    "read_jsonl",
-    "segment_indices",
-    "uniform_indices",
-]
+from pig_lightning.lazy import lazy_exports
+
+_EXPORTS = {
+    "AnnotationError": "pig_lightning.data.sources.annotations",
+    "VideoRecord": "pig_lightning.data.sources.annotations",
+    "read_jsonl": "pig_lightning.data.sources.annotations",
+    "SyntheticVideoTextDataModule": "pig_lightning.data.datamodule",
+    "VideoTextDataModule": "pig_lightning.data.datamodule",
+    "PyAVVideoReader": "pig_lightning.data.video.decoding",
+    "VideoDecodeError": "pig_lightning.data.video.decoding",
+    "FrameFolderReader": "pig_lightning.data.video.frame_folders",
+    "ClipReader": "pig_lightning.data.video.readers",
+    "load_frames": "pig_lightning.data.video.readers",
+    "SceneImagesDataModule": "pig_lightning.data.worlds.scene_datamodules",
+    "SceneVideosDataModule": "pig_lightning.data.worlds.scene_datamodules",
+    "jittered_indices": "pig_lightning.data.video.sampling",
+    "segment_indices": "pig_lightning.data.video.sampling",
+    "uniform_indices": "pig_lightning.data.video.sampling",
+    "SyntheticConfig": "pig_lightning.data.worlds.synthetic",
+    "make_synthetic": "pig_lightning.data.worlds.synthetic",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -1,31 +1,5 @@
-"""``pig-lightning data-check``: find the videos and captions that would break or bias a run.
-
-Before a long training run, scan an annotation file and its video root once::
-
-    pig-lightning data-check --annotations data/msrvtt/train9k.jsonl --video_root data/msrvtt/videos \\
-        --tokenizer openai/clip-vit-base-patch32 --max_text_length 50 --output check.json
-
-Each video is opened and the frames a run would sample are decoded with the same reader as
-training (so a file that passes here decodes in training). Problems found:
-
-* ``missing``: the file (or frame folder) does not exist;
-* ``zero-length``: an empty file, or a stream with no decodable frame;
-* ``audio-only``: the file has no video stream;
-* ``unreadable``: anything else FFmpeg refuses (corrupt, truncated, unknown codec);
-* ``clip-out-of-range``: the record's start lies after the end of the video;
-* ``too-short``: fewer frames than ``--min_frames`` (a run would repeat frames to pad);
-* ``empty-caption`` (generic JSONL only: other readers refuse the file at the first one) and
-  ``caption-too-long``: more tokens than ``--max_text_length`` (truncated in training; needs
-  ``--tokenizer``);
-* ``duplicate-id``: a video id used by an earlier line (generic JSONL; ``convert``, ``index`` and
-  ``fit`` refuse such a file, other formats are refused here too);
-* ``outside-root``: with ``--outside_root refuse``, a video path that leaves ``--video_root``
-  (``../``, an absolute path elsewhere); by default such paths are only warned about.
-
-The JSON report lists every problem with the video id, file and reason. Exit codes: 0 no problem
-found, 1 problems found, 2 the check could not run (unreadable annotation file, missing video
-root, bad option).
-"""
+"""The checks behind ``pig-lightning data-check`` (:mod:`pig_lightning.commands.data_check`): each video
+opened and decoded as training reads it, each caption measured; every problem listed with its video."""
 
 from __future__ import annotations
 
@@ -38,7 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pig_lightning.data.sources.annotations import AnnotationError, VideoRecord, iter_json_lines, parse_record
-from pig_lightning.data.datasets import check_video_paths, resolve_video_path
+from pig_lightning.data.sources.paths import check_video_paths, resolve_video_path
 from pig_lightning.data.video.decoding import VideoDecodeError
 from pig_lightning.data.sources.formats import read_annotations
 from pig_lightning.data.video.readers import ClipReader

@@ -10,17 +10,8 @@ from lightning.pytorch.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, SequentialSampler
 
 from pig_lightning.data.sources.annotations import VideoRecord
-from pig_lightning.data.datasets import (
-    EpochAwareSampler,
-    EvalVideoTextDataset,
-    ResumableDataLoader,
-    TrainVideoTextDataset,
-    VideoTextCollator,
-    check_train_options,
-    check_video_paths,
-    count_truncated,
-    resolve_video_path,
-)
+from pig_lightning.data.datasets import EpochAwareSampler, EvalVideoTextDataset, ResumableDataLoader, TrainVideoTextDataset, VideoTextCollator, check_train_options, count_truncated
+from pig_lightning.data.sources.paths import check_video_paths, resolve_video_path
 from pig_lightning.data.sources.formats import read_annotations
 from pig_lightning.data.video.preprocess import find_preprocessing, settings_differences
 from pig_lightning.data.video.readers import ClipReader

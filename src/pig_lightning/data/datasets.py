@@ -16,7 +16,6 @@ video would silently change the metrics.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from pig_lightning.data.sources.annotations import VideoRecord
+from pig_lightning.data.sources.paths import resolve_video_path
 from pig_lightning.data.video.decoding import VideoDecodeError, VideoReader
 from pig_lightning.data.video.sampling import TRAIN_SAMPLING, make_sampler, uniform_indices
 
@@ -41,43 +41,6 @@ def check_train_options(sampling: str, on_decode_error: str, prefix: str = "") -
         raise ValueError(f"{prefix}on_decode_error must be one of {DECODE_ERROR_POLICIES}, got {on_decode_error!r}")
     if sampling not in TRAIN_SAMPLING:
         raise ValueError(f"{prefix}train_sampling must be one of {TRAIN_SAMPLING}, got {sampling!r}")
-
-
-def resolve_video_path(video_root: Path, record: VideoRecord) -> Path:
-    path = Path(record.video)
-    return path if path.is_absolute() else video_root / path
-
-
-OUTSIDE_ROOT_POLICIES = ("warn", "refuse", "allow")
-
-
-def outside_root(records: Sequence[VideoRecord], video_root: str | Path) -> list[VideoRecord]:
-    """The records whose video path leaves ``video_root`` (``../..``, absolute paths elsewhere),
-    judged on the path as written (a symlink inside the root is inside)."""
-    root = os.path.normpath(os.path.abspath(video_root))
-    out = []
-    for record in records:
-        path = os.path.normpath(os.path.join(root, record.video))
-        if os.path.commonpath([root, path]) != root:
-            out.append(record)
-    return out
-
-
-def check_video_paths(records: Sequence[VideoRecord], video_root: str | Path, policy: str = "warn",
-                      source: str = "", option: str = "outside_root") -> list[VideoRecord]:
-    """Warn about (``"warn"``), refuse (``"refuse"``: ``ValueError``) or accept (``"allow"``) video
-    paths outside ``video_root``; returns those records."""
-    if policy not in OUTSIDE_ROOT_POLICIES:
-        raise ValueError(f"{option} must be one of {OUTSIDE_ROOT_POLICIES}, got {policy!r}")
-    outside = outside_root(records, video_root) if policy != "allow" else []
-    if outside:
-        examples = ", ".join(f"{r.video_id}: {r.video}" for r in outside[:3])
-        message = (f"{source + ': ' if source else ''}{len(outside)} of {len(records)} video paths lie outside the "
-                   f"video root {video_root} ({examples}{', ...' if len(outside) > 3 else ''})")
-        if policy == "refuse":
-            raise ValueError(f"{message}; refused ({option}=refuse)")
-        log.warning("%s; they are read anyway (set %s to refuse or allow them)", message, option)
-    return outside
 
 
 def count_truncated(tokenizer, captions: Sequence[str], max_text_length: int) -> tuple[int, int]:

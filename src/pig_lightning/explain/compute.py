@@ -164,7 +164,7 @@ def _records(path: str | Path, format: str):
 
 def find_video(video: str | None, video_id: str | None, annotations: str | None, video_root: str | None,
                format: str = "jsonl") -> VideoInput:
-    from pig_lightning.data.datasets import resolve_video_path
+    from pig_lightning.data.sources.paths import resolve_video_path
 
     if video is not None:
         path = Path(video)

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from pig_lightning.data.datasets import check_video_paths, resolve_video_path
+from pig_lightning.data.sources.paths import check_video_paths, resolve_video_path
 from pig_lightning.data.sources.formats import read_annotations
 from pig_lightning.data.video.preprocess import VIDEO_EXTENSIONS
 from pig_lightning.data.video.readers import ClipReader

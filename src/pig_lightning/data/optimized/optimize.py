@@ -27,7 +27,7 @@ import numpy as np
 
 from pig_lightning.atomic import write_json_atomic
 from pig_lightning.data.sources.annotations import AnnotationError, VideoRecord, write_jsonl
-from pig_lightning.data.datasets import check_video_paths, resolve_video_path
+from pig_lightning.data.sources.paths import check_video_paths, resolve_video_path
 from pig_lightning.data.video.decoding import VideoDecodeError
 from pig_lightning.data.sources.formats import read_annotations
 from pig_lightning.data.optimized.optimized_format import (
