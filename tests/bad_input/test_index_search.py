@@ -194,15 +194,31 @@ def test_duplicate_ids_in_the_video_list(ckpt, synthetic_root, tmp_path, run):
     assert result.code == 2 and f"video_id {rows[0]['video_id']!r} already used on line 1" in result.err
 
 
-def test_a_broken_video_names_the_file_and_leaves_no_gallery(ckpt, synthetic_root, tmp_path, run):
+def test_a_broken_video_with_strict_names_the_file_and_leaves_no_gallery(ckpt, synthetic_root, tmp_path, run):
     rows = synthetic_rows(synthetic_root)[:2]
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
     rows[1]["video"] = str(tmp_path / "broken.mp4")
     listing = write_jsonl(tmp_path / "list.jsonl", rows)
     result = _index(run, ckpt, listing, tmp_path / "g.safetensors", "--video_root", synthetic_root,
-                    "--outside_root", "allow")
+                    "--outside_root", "allow", "--strict")
     assert result.code == 2 and "broken.mp4" in result.err and "Traceback" not in result.err
-    assert not (tmp_path / "g.safetensors").exists()
+    errors = [line for line in result.err.replace("\r", "\n").splitlines() if "error:" in line]  # not tqdm's bars
+    assert len(errors) == 1 and f"video_id {rows[1]['video_id']!r}" in errors[0]
+    assert not (tmp_path / "g.safetensors").exists() and not (tmp_path / "g.safetensors.skipped.json").exists()
+
+
+def test_a_broken_video_is_skipped_and_listed_by_default(ckpt, synthetic_root, tmp_path, run):
+    rows = synthetic_rows(synthetic_root)[:3]
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
+    rows[1]["video"] = str(tmp_path / "broken.mp4")
+    listing = write_jsonl(tmp_path / "list.jsonl", rows)
+    result = _index(run, ckpt, listing, tmp_path / "g.safetensors", "--video_root", synthetic_root,
+                    "--outside_root", "allow")
+    assert result.code == 0 and "Traceback" not in result.err
+    assert "2 videos" in result.out and "1 videos could not be decoded and were skipped" in result.out
+    skipped = json.loads((tmp_path / "g.safetensors.skipped.json").read_text())
+    assert [(s["video_id"], Path(s["path"]).name) for s in skipped] == [(rows[1]["video_id"], "broken.mp4")]
+    assert Gallery.load(tmp_path / "g.safetensors").video_ids == [rows[0]["video_id"], rows[2]["video_id"]]
 
 
 def test_index_warns_when_resize_differs_from_training(ckpt, synthetic_root, tmp_path, caplog):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import torch
@@ -10,7 +11,7 @@ import torch
 from pig_lightning.data.sources.paths import OUTSIDE_ROOT_POLICIES
 from pig_lightning.data.sources.formats import FORMATS
 from pig_lightning.retrieval.gallery import Gallery
-from pig_lightning.retrieval.indexer import build_index, list_videos
+from pig_lightning.retrieval.indexer import build_index, list_videos, skipped_path
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="also store N small JPEG frames per video beside the gallery (<output>.thumbs.json) "
                              "for `search --html`; default 0: none")
     parser.add_argument("--thumbnail_size", type=int, default=96, help="thumbnail size in pixels (default 96)")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first video that cannot be decoded (default: leave it out of the gallery "
+                             "and list it with the reason in <output>.skipped.json)")
     args = parser.parse_args(argv)
     if args.thumbnails < 0 or args.thumbnail_size < 8:
         parser.error("--thumbnails must be >= 0 and --thumbnail_size >= 8")
@@ -42,13 +46,17 @@ def main(argv: list[str] | None = None) -> None:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     done = build_index(args.ckpt_path, args.videos, args.output, args.video_root, args.batch_size,
                        args.shard_size, args.num_workers, args.dtype, args.device, rank=rank, world_size=world,
-                       resize=args.resize, format=args.format, outside_root=args.outside_root)
+                       resize=args.resize, format=args.format, outside_root=args.outside_root, strict=args.strict)
     if done:
         gallery = Gallery.load(done)
+        listing = skipped_path(done)
+        skipped = len(json.loads(listing.read_text())) if listing.is_file() else 0
         print(f"wrote {done}: {len(gallery.video_ids)} videos, embeddings {tuple(gallery.embeddings.shape)} "
-              f"{gallery.embeddings.dtype}")
+              f"{gallery.embeddings.dtype}" + (f"; {skipped} videos could not be decoded and were skipped, listed in "
+                                               f"{listing}" if skipped else ""))
         if args.thumbnails:
             from pig_lightning.retrieval.thumbnails import write_thumbnails
 
             items = list_videos(args.videos, args.video_root, args.format, outside_root=args.outside_root)
+            items = [i for i in items if i.video_id in set(gallery.video_ids)]  # not the skipped ones
             print(f"wrote {write_thumbnails(items, done, args.thumbnails, args.thumbnail_size)}")

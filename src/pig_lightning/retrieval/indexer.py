@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -17,10 +18,11 @@ from tqdm import tqdm
 from pig_lightning.data.sources.paths import check_video_paths, resolve_video_path
 from pig_lightning.data.sources.formats import read_annotations
 from pig_lightning.data.video.preprocess import VIDEO_EXTENSIONS
+from pig_lightning.data.video.decoding import VideoDecodeError
 from pig_lightning.data.video.readers import ClipReader
 from pig_lightning.data.video.sampling import uniform_indices
 from pig_lightning.data.video.transforms import clip_normalise
-from pig_lightning.atomic import check_output_file, file_sha256
+from pig_lightning.atomic import check_output_file, file_sha256, write_json_atomic
 from pig_lightning.load import load_model
 from pig_lightning.retrieval.gallery import Gallery, merge_shards
 from pig_lightning.settings import DataSettings
@@ -104,16 +106,36 @@ def list_videos(videos: str | Path, video_root: str | Path | None = None, format
 
 
 class _Clips(Dataset):
+    """``(index, uint8 frames [T, H, W, 3] or None, why it could not be decoded or None)`` per item: a
+    broken video is reported by the worker, not raised in it (no worker traceback)."""
+
     def __init__(self, items: list[GalleryItem], num_frames: int, reader: ClipReader):
         self.items, self.num_frames, self.reader = items, num_frames, reader
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
         item = self.items[i]
-        frames, _ = self.reader.read(item.path, lambda n: uniform_indices(n, self.num_frames), item.start, item.end)
-        return torch.from_numpy(frames)  # uint8 [T, H, W, 3]: normalised on the device
+        try:
+            frames, _ = self.reader.read(item.path, lambda n: uniform_indices(n, self.num_frames), item.start,
+                                         item.end)
+        except VideoDecodeError as exc:
+            return i, None, exc.reason
+        return i, torch.from_numpy(frames), None  # normalised on the device
+
+
+def _collate(batch: list[tuple[int, torch.Tensor | None, str | None]]):
+    """Indices and stacked frames of the decoded items; ``(index, reason)`` of the others."""
+    good = [(i, frames) for i, frames, _ in batch if frames is not None]
+    failed = [(i, reason) for i, frames, reason in batch if frames is None]
+    return [i for i, _ in good], (torch.stack([f for _, f in good]) if good else None), failed
+
+
+def skipped_path(output: str | Path) -> Path:
+    """Where ``index`` lists the videos it could not decode: ``<gallery>.skipped.json``."""
+    output = Path(output)
+    return output.with_name(output.name + ".skipped.json")
 
 
 def trained_setting(module, name: str, given: str | None, default: str) -> str:
@@ -131,12 +153,17 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
                 batch_size: int = 16, shard_size: int = 1024, num_workers: int = 2, dtype: str = "float16",
                 device: str = "cpu", interpolation: str | None = None, rank: int = 0, world_size: int = 1,
                 progress: bool = True, resize: str | None = None, format: str = "jsonl",
-                format_options: dict | None = None, outside_root: str = "warn") -> Path | None:
+                format_options: dict | None = None, outside_root: str = "warn", strict: bool = False) -> Path | None:
     """Embed ``videos`` into the gallery file ``output``; returns it once every shard is done.
 
     Shards are split over ``world_size`` processes by ``rank`` (as set by torchrun); finished
     shards are kept and skipped when the command runs again. ``resize`` and ``interpolation``
     default to the checkpoint's training settings. Embeddings that are not finite are never written.
+
+    A video that cannot be decoded (empty, corrupt, truncated, not a video, audio only, a frame
+    folder without frames, missing) is left out of the gallery and listed with its reason in
+    ``<output>.skipped.json`` (:func:`skipped_path`); with ``strict`` the first one stops the run
+    with an error naming it, and nothing is written.
     """
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
@@ -161,34 +188,72 @@ def build_index(ckpt_path: str | Path, videos: str | Path, output: str | Path, v
     num_shards = math.ceil(len(items) / shard_size)
     for shard in range(rank, num_shards, world_size):
         path = shards_dir / f"shard_{shard:06d}.safetensors"
+        listing = shards_dir / f"shard_{shard:06d}.skipped.json"
         chunk = items[shard * shard_size : (shard + 1) * shard_size]
-        if path.is_file():
-            done = Gallery.load(path)
-            if done.model == identity and done.preprocessing == preprocessing and done.video_ids == [i.video_id for i in chunk]:
-                log.info("shard %d/%d already done: %s", shard + 1, num_shards, path)
-                continue
-            raise ValueError(f"{path} was made by another model, preprocessing or video list; remove {shards_dir}")
-        loader = DataLoader(_Clips(chunk, preprocessing["num_frames"], reader),
-                            batch_size=batch_size, num_workers=num_workers, pin_memory=str(device).startswith("cuda"))
-        parts = []
+        if _shard_done(path, listing, chunk, identity, preprocessing):
+            log.info("shard %d/%d already done: %s", shard + 1, num_shards, path)
+            continue
+        loader = DataLoader(_Clips(chunk, preprocessing["num_frames"], reader), batch_size=batch_size,
+                            num_workers=num_workers, collate_fn=_collate, pin_memory=str(device).startswith("cuda"))
+        parts, kept, skipped = [], [], []
         with torch.no_grad():
-            for frames in tqdm(loader, desc=f"shard {shard + 1}/{num_shards}", disable=not progress):
-                frames = clip_normalise(frames.to(device, non_blocking=True))
-                parts.append(module.encode_videos(frames).float().cpu())
-        embeddings = torch.cat(parts).to(getattr(torch, dtype))
-        stored = Gallery(embeddings, [i.video_id for i in chunk], identity, preprocessing, video_root_abs,
-                         [source_of(i, root) for i in chunk])
-        bad = stored.non_finite_ids()
-        if bad:
-            raise ValueError(f"the checkpoint {ckpt_path} produced non-finite (NaN or infinite) embeddings for "
-                             f"{len(bad)} of {len(chunk)} videos of shard {shard + 1} ({', '.join(bad[:5])}); nothing "
-                             "was written. The checkpoint's weights are probably broken (a diverged run?)"
-                             + (" or too large for float16 (try --dtype float32)" if dtype == "float16" else ""))
-        stored.save(path)
-    expected = [shards_dir / f"shard_{s:06d}.safetensors" for s in range(num_shards)]
+            for indices, frames, failed in tqdm(loader, desc=f"shard {shard + 1}/{num_shards}", disable=not progress):
+                for i, reason in failed:
+                    if strict:
+                        raise ValueError(f"cannot decode video {chunk[i].path} (video_id {chunk[i].video_id!r}): "
+                                         f"{reason}; nothing was written (--strict; without it such videos are "
+                                         f"skipped and listed in {skipped_path(output)})")
+                    skipped.append({"video_id": chunk[i].video_id, **source_of(chunk[i], root), "reason": reason})
+                    log.warning("skipping %s (%s): %s", chunk[i].video_id, chunk[i].path, reason)
+                if frames is not None:
+                    frames = clip_normalise(frames.to(device, non_blocking=True))
+                    parts.append(module.encode_videos(frames).float().cpu())
+                    kept.extend(indices)
+        if parts:
+            stored = Gallery(torch.cat(parts).to(getattr(torch, dtype)), [chunk[i].video_id for i in kept], identity,
+                             preprocessing, video_root_abs, [source_of(chunk[i], root) for i in kept])
+            bad = stored.non_finite_ids()
+            if bad:
+                raise ValueError(f"the checkpoint {ckpt_path} produced non-finite (NaN or infinite) embeddings for "
+                                 f"{len(bad)} of {len(kept)} videos of shard {shard + 1} ({', '.join(bad[:5])}); "
+                                 "nothing was written. The checkpoint's weights are probably broken (a diverged "
+                                 "run?)" + (" or too large for float16 (try --dtype float32)" if dtype == "float16"
+                                            else ""))
+            stored.save(path)
+        write_json_atomic(listing, skipped)  # last: a shard counts as done once its list exists
+    expected = [shards_dir / f"shard_{n:06d}.skipped.json" for n in range(num_shards)]
     if not all(p.is_file() for p in expected):
         log.info("this process's shards are done; the gallery is merged when all %d exist", num_shards)
         return None
-    merge_shards([Gallery.load(p) for p in expected]).save(output)
+    skipped = [entry for p in expected for entry in json.loads(p.read_text())]
+    files = [shards_dir / f"shard_{n:06d}.safetensors" for n in range(num_shards)]
+    shards = [Gallery.load(p) for p in files if p.is_file()]
+    if not shards:
+        raise ValueError(f"none of the {len(items)} videos of {videos} could be decoded (e.g. "
+                         f"{skipped[0]['path']}: {skipped[0]['reason']}); nothing was written. Check them with "
+                         "`pig-lightning data-check`")
+    merge_shards(shards).save(output)
+    listing = skipped_path(output)
+    if skipped:
+        write_json_atomic(listing, skipped, indent=1)
+        log.warning("%d of %d videos could not be decoded and are not in the gallery; they are listed in %s",
+                    len(skipped), len(items), listing)
+    elif listing.is_file():
+        listing.unlink()  # from an earlier gallery at this path
     shutil.rmtree(shards_dir, ignore_errors=True)
     return output
+
+
+def _shard_done(path: Path, listing: Path, chunk: list[GalleryItem], identity: dict[str, Any],
+                preprocessing: dict[str, Any]) -> bool:
+    """Whether an earlier run finished this shard with this model, preprocessing and video list."""
+    if not listing.is_file():
+        return False
+    skipped = {entry["video_id"] for entry in json.loads(listing.read_text())}
+    wanted = [i.video_id for i in chunk if i.video_id not in skipped]
+    if not path.is_file():
+        return not wanted  # every video of the shard was skipped
+    done = Gallery.load(path)
+    if done.model == identity and done.preprocessing == preprocessing and done.video_ids == wanted:
+        return True
+    raise ValueError(f"{path} was made by another model, preprocessing or video list; remove {path.parent}")
