@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).parents[1] / "src" / "pig_lightning"
 
 #: top-level module or package -> layer; a module may import its own layer and those below
 LAYERS = {
-    "atomic": 0, "settings": 0, "lazy": 0,
+    "atomic": 0, "settings": 0, "lazy": 0, "file_checks": 0,
     "weights": 1,
     "models": 2, "data": 2, "evaluation": 2, "losses": 2,
     "module": 3, "nonfinite": 2,

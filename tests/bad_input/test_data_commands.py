@@ -128,3 +128,62 @@ def test_preprocess_into_a_file_or_from_nowhere(synthetic_root, tmp_path, run):
 def test_make_synthetic_refuses_negative_workers(tmp_path, run):
     result = run("make-synthetic", tmp_path / "s", "--workers", "-1")
     assert result.code == 2 and "--workers must be >= 0, got -1" in result.err and not (tmp_path / "s").exists()
+
+
+# ----- files that are not what they seem (issue #22 items 3 and 4) -------------------------------
+LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
+               "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n")
+
+
+def test_a_json_that_repeats_a_video_key_is_refused_naming_it(tmp_path, run):
+    first = '{"v_QOlSCBRmfWY": {"duration": 82.7, "timestamps": [[0.8, 19.9]], "sentences": ["A woman stands."]},'
+    again = ' "v_QOlSCBRmfWY": {"duration": 82.7, "timestamps": [[17.4, 60.8]], "sentences": ["She dances."]}}'
+    (tmp_path / "val_1.json").write_text(first + again)
+    result = run("convert", "--format", "activitynet", "--input", tmp_path / "val_1.json", "--output", tmp_path / "o.jsonl")
+    assert result.code == 2 and "'v_QOlSCBRmfWY' appears twice" in result.err and "val_1.json" in result.err
+    assert not (tmp_path / "o.jsonl").exists()
+    (tmp_path / "l.jsonl").write_text('{"video_id": "a", "video": "a.mp4", "captions": ["x"], "video": "b.mp4"}\n')
+    result = run("convert", "--format", "jsonl", "--input", tmp_path / "l.jsonl", "--output", tmp_path / "o.jsonl")
+    assert result.code == 2 and "l.jsonl:1: the key 'video' appears twice" in result.err
+
+
+def test_git_lfs_pointers_are_named_as_such(tmp_path, run, synthetic_root):
+    (tmp_path / "vatex_validation_v1.0.json").write_text(LFS_POINTER)
+    result = run("convert", "--format", "vatex", "--input", tmp_path / "vatex_validation_v1.0.json",
+                 "--output", tmp_path / "o.jsonl")
+    assert result.code == 2 and "is a Git LFS pointer" in result.err and "git lfs pull" in result.err
+    (tmp_path / "train.jsonl").write_text(LFS_POINTER)
+    result = _check(run, tmp_path / "train.jsonl", synthetic_root)
+    assert result.code == 2 and "is a Git LFS pointer" in result.err
+    (tmp_path / "model.ckpt").write_text(LFS_POINTER)
+    result = run("index", "--ckpt_path", tmp_path / "model.ckpt", "--videos", synthetic_root, "--output",
+                 tmp_path / "g.safetensors")
+    assert result.code == 2 and "model.ckpt is a Git LFS pointer" in result.err
+
+
+def test_msvd_captions_as_json_are_read_and_other_files_say_what_is_expected(tmp_path, run):
+    (tmp_path / "test_list.txt").write_text("-4wsuPCjDBc_5_15\n")
+    (tmp_path / "captions_msvd.json").write_text(json.dumps({"-4wsuPCjDBc_5_15": ["a man is singing", "someone sings"]}))
+    result = run("convert", "--format", "msvd", "--input", tmp_path / "test_list.txt", "--captions_file",
+                 tmp_path / "captions_msvd.json", "--output", tmp_path / "o.jsonl")
+    assert result.code == 0, result.err
+    assert json.loads((tmp_path / "o.jsonl").read_text())["captions"] == ["a man is singing", "someone sings"]
+    (tmp_path / "captions.txt").write_text("-4wsuPCjDBc_5_15 a man is singing\n")
+    result = run("convert", "--format", "msvd", "--input", tmp_path / "test_list.txt", "--captions_file",
+                 tmp_path / "captions.txt", "--output", tmp_path / "o2.jsonl")
+    assert result.code == 2 and "neither a pickle nor JSON" in result.err and "raw-captions.pkl" in result.err
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", " \u200b\u200c ", "\ufeff", "\u2060"])
+def test_a_caption_of_invisible_characters_is_empty(invisible, tmp_path, run, synthetic_root):
+    rows = synthetic_rows(synthetic_root)[:1]
+    rows[0]["captions"] = [invisible]
+    listing = write_jsonl(tmp_path / "zw.jsonl", rows)
+    result = run("convert", "--format", "jsonl", "--input", listing, "--output", tmp_path / "o.jsonl")
+    assert result.code == 2 and "zw.jsonl:1: empty caption (only invisible characters)" in result.err
+    (tmp_path / "MSRVTT_data.json").write_text(json.dumps({
+        "videos": [{"video_id": "video0", "split": "test"}],
+        "sentences": [{"video_id": "video0", "caption": invisible, "sen_id": 0}]}))
+    result = run("convert", "--format", "msrvtt_json", "--input", tmp_path / "MSRVTT_data.json", "--split", "test",
+                 "--output", tmp_path / "o2.jsonl")
+    assert result.code == 2 and "empty caption (only invisible characters)" in result.err

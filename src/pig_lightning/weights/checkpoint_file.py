@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from pig_lightning.atomic import temporary_name
+from pig_lightning.file_checks import LFSPointerError, refuse_lfs_pointer
 
 FORMAT = "pig-lightning-checkpoint/1"
 KEY = "pig_lightning"
@@ -100,6 +101,10 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Tr
         raise CheckpointError(f"{path} is not a pig-lightning checkpoint: it is a safetensors weights file (a "
                               "checkpoint is a .ckpt written by `pig-lightning fit`)")
     if kind == "other":
+        try:
+            refuse_lfs_pointer(path)
+        except LFSPointerError as exc:
+            raise CheckpointError(str(exc)) from None
         raise CheckpointError(f"{path} is not a pig-lightning checkpoint: it is {_text_or_binary(path)}, "
                               "not a file written by torch.save")
     if kind == "zip" and not zipfile.is_zipfile(path):

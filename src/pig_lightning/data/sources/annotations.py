@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pig_lightning.atomic import atomic_path
+from pig_lightning.file_checks import DuplicateKeyError, refuse_lfs_pointer, unique_keys, visible
 
 RESERVED_KEYS = ("video_id", "video", "captions", "start", "end")
 
@@ -69,8 +70,10 @@ def parse_record(row: Any, where: str) -> VideoRecord:
         captions = [captions]
     if not isinstance(captions, list) or not captions or not all(isinstance(c, str) for c in captions):
         raise AnnotationError(f"{where}: 'captions' must be a non-empty list of strings")
-    if any(not c.strip() for c in captions):
-        raise AnnotationError(f"{where}: empty caption")
+    blank = [c for c in captions if not visible(c)]
+    if blank:
+        raise AnnotationError(f"{where}: empty caption" + (" (only invisible characters)" if any(c.strip() for c in blank)
+                                                           else ""))
     if not isinstance(row["video"], str) or not row["video"].strip():
         raise AnnotationError(f"{where}: 'video' must be a non-empty path")
     start, end = _seconds(row, "start", where), _seconds(row, "end", where)
@@ -93,15 +96,18 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[str, dict]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
+    refuse_lfs_pointer(path)
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             where = f"{path}:{line_no}"
             try:
-                row = json.loads(line)
+                row = json.loads(line, object_pairs_hook=unique_keys)
             except json.JSONDecodeError as exc:
                 raise AnnotationError(f"{where}: not valid JSON ({exc.msg})") from exc
+            except DuplicateKeyError as exc:
+                raise AnnotationError(f"{where}: the key {exc.key!r} appears twice in the line's object") from exc
             if not isinstance(row, dict):
                 raise AnnotationError(f"{where}: expected a JSON object, got {type(row).__name__}")
             yield where, row

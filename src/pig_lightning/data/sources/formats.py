@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pig_lightning.file_checks import DuplicateKeyError, refuse_lfs_pointer, unique_keys, visible
 from pig_lightning.data.sources.annotations import (
     AnnotationError,
     VideoRecord,
@@ -93,19 +94,23 @@ def _require_file(path: str | Path, option: str) -> Path:
 
 
 def _load_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as f:
+    refuse_lfs_pointer(path)
+    with open(path, encoding="utf-8-sig") as f:
         try:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as exc:
             raise AnnotationError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+        except DuplicateKeyError as exc:
+            raise AnnotationError(f"{path}: the key {exc.key!r} appears twice in one JSON object (two files pasted "
+                                  "together?); refused rather than keeping one of the two") from exc
 
 
 def _caption(text: Any, where: str) -> str:
     if not isinstance(text, str):
         raise AnnotationError(f"{where}: caption must be a string, got {type(text).__name__}")
     text = text.strip()
-    if not text:
-        raise AnnotationError(f"{where}: empty caption")
+    if not visible(text):
+        raise AnnotationError(f"{where}: empty caption" + (" (only invisible characters)" if text else ""))
     return text
 
 
@@ -126,6 +131,7 @@ def _id(value: Any, where: str, what: str = "video id") -> str:
 def _read_id_list(path: Path) -> list[tuple[str, int]]:
     """One id per line (blank lines skipped); a repeated id is an error naming both lines."""
     seen: dict[str, int] = {}
+    refuse_lfs_pointer(path)
     with open(path, encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, start=1):
             video_id = line.strip()
@@ -147,6 +153,7 @@ def _csv_rows(path: Path, delimiter: str = ",", header: tuple[str, ...] | None =
     Tab-separated files are read without quote handling (their sentences contain quotes).
     """
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    refuse_lfs_pointer(path)
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter=delimiter, quoting=quoting, strict=True)
         try:
@@ -305,15 +312,27 @@ class _PlainDataUnpickler(pickle.Unpickler):
                                      "numbers) is read from a captions pickle")
 
 
-def _load_pickle(path: Path) -> Any:
-    # raw-captions.pkl is a pickle from a third party: plain data is read, nothing in it is run.
+MSVD_CAPTIONS = ("a pickle of a dict video id -> captions (CLIP4Clip's raw-captions.pkl) or the same dict as JSON "
+                 "(X-Pool's MSVD captions)")
+
+
+def _load_captions(path: Path) -> Any:
+    """MSVD's captions file: a pickle (read as plain data, nothing in it is run) or its JSON form."""
+    refuse_lfs_pointer(path)
+    with open(path, "rb") as f:
+        head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"{", b"["):
+        return _load_json(path)
+    if head[:1] != b"\x80":  # every pickle of protocol 2 or later starts with the PROTO opcode
+        raise AnnotationError(f"{path}: neither a pickle nor JSON; captions_file must be {MSVD_CAPTIONS}")
     with open(path, "rb") as f:
         try:
             return _PlainDataUnpickler(f).load()
         except pickle.UnpicklingError as exc:
             raise AnnotationError(f"{path}: refused: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-            raise AnnotationError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from exc
+            raise AnnotationError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc}); captions_file must "
+                                  f"be {MSVD_CAPTIONS}") from exc
 
 
 def _msvd_caption(caption: Any, where: str) -> str:
@@ -325,7 +344,7 @@ def _msvd_caption(caption: Any, where: str) -> str:
 
 
 def _read_msvd(path: Path, opts: _Options) -> list[VideoRecord]:
-    captions = _load_pickle(opts.captions_file)
+    captions = _load_captions(opts.captions_file)
     if not isinstance(captions, dict):
         raise AnnotationError(f"{opts.captions_file}: expected a dict video id -> captions, got {type(captions).__name__}")
     records = []
