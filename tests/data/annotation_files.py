@@ -105,3 +105,25 @@ def _vatex_file(tmp_path: Path) -> Path:
          "chCap": [f"中文 {i}" for i in range(10)]},
     ]
     return _write_json(tmp_path / "vatex_validation_v1.0.json", data)
+
+
+def localizing_moments_file(path: Path, videos: int, pairs_mov_mp4: int, pairs_trailing_dot: int,
+                            moments: int = 4) -> Path:
+    """A DiDeMo ``*_data.json`` shaped as LocalizingMoments publishes it: ``videos`` Flickr videos with
+    ``moments`` moments each; ``pairs_mov_mp4`` of them are also listed as ``X.mp4`` beside ``X.mov``, and
+    ``pairs_trailing_dot`` as ``X.`` beside ``X.mp4``, with the same ``dl_link`` and *different* moments."""
+    entries = []
+    for v in range(videos):
+        stem = f"{10000000 + v}@N0{v % 9}_{3600000000 + 7 * v}_{v:010x}"
+        link = f"https://www.flickr.com/video_download.gne?id={3600000000 + 7 * v}"
+        if v < pairs_mov_mp4:
+            names = [f"{stem}.mov", f"{stem}.mp4"]
+        elif v < pairs_mov_mp4 + pairs_trailing_dot:
+            names = [f"{stem}.", f"{stem}.mp4"]
+        else:
+            names = [f"{stem}.{('mov', 'mp4', 'avi', 'm4v')[v % 4]}"]
+        for m in range(moments):
+            entries.append({"annotation_id": len(entries), "description": f"moment {m} of video {v}",
+                            "video": names[m % len(names)], "times": [[m, m], [m, m + 1], [m, m], [m, m]],
+                            "dl_link": link})
+    return _write_json(path, entries)

@@ -12,6 +12,7 @@ import pytest
 from pig_lightning.cli import main as cli_main
 from pig_lightning.data.sources.annotations import AnnotationError, VideoRecord, read_jsonl, write_jsonl
 from pig_lightning.data.sources.formats import FORMATS, describe_formats, read_annotations
+from tests.data.annotation_files import localizing_moments_file
 from tests.data.annotation_files import (_activitynet_file, _didemo_file, _lsmdc_file, _msrvtt_data, _msvd_files,
                                          _vatex_file, _write, _write_json)
 
@@ -308,3 +309,51 @@ def test_missing_files_name_the_option(tmp_path):
     ids, _ = _msvd_files(tmp_path, ["-4wsuPCjDBc_5_15"])
     with pytest.raises(FileNotFoundError, match=r"captions_file not found: .*missing.pkl"):
         read_annotations(ids, "msvd", captions_file=tmp_path / "missing.pkl")
+
+
+
+@pytest.mark.parametrize("split, videos, mov_mp4, trailing_dot",
+                         [("val", 1065, 27, 2), ("test", 1004, 27, 6)])
+def test_didemo_as_published_merges_the_names_of_one_video(tmp_path, caplog, split, videos, mov_mp4, trailing_dot):
+    """LocalizingMoments lists 29 val / 33 test videos under two file names (X.mov and X.mp4; in 2 val /
+    6 test cases X. and X.mp4) with different moments: 1,094 / 1,037 names, 1,065 / 1,004 videos."""
+    path = localizing_moments_file(tmp_path / f"{split}_data.json", videos, mov_mp4, trailing_dot)
+    names = {e["video"] for e in json.loads(path.read_text())}
+    assert len(names) == videos + mov_mp4 + trailing_dot  # what the published file holds
+    with caplog.at_level("INFO"):
+        records = read_annotations(path, "didemo")
+    assert len(records) == videos and len({r.video_id for r in records}) == videos
+    assert f"{mov_mp4 + trailing_dot} videos are listed under two or more file names" in caplog.text
+    merged = [r for r in records if "file_names" in r.meta]
+    assert len(merged) == mov_mp4 + trailing_dot
+    assert all(len(r.meta["sentences"]) == 4 for r in records)  # the moments of both names, none lost
+    first, dotted = merged[0], merged[-1]
+    assert first.video.endswith(".mov") and first.meta["alternative_videos"] == [first.video[:-4] + ".mp4"]
+    assert dotted.video.endswith(".mp4") and dotted.meta["alternative_videos"] == [dotted.video[:-3]]
+    assert first.video_id == first.video[:-4] and dotted.video_id == dotted.video[:-4]
+
+
+def test_didemo_resolves_the_name_that_is_on_disk_and_keeps_a_split_list(tmp_path):
+    from pig_lightning.data.sources.paths import resolve_video_path
+
+    path = localizing_moments_file(tmp_path / "test_data.json", 5, 1, 1)
+    records = {r.video_id: r for r in read_annotations(path, "didemo")}
+    pair = next(r for r in records.values() if r.video.endswith(".mov"))
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / (pair.video_id + ".mp4")).write_bytes(b"")  # only the .mp4 was downloaded
+    assert resolve_video_path(tmp_path / "videos", pair) == tmp_path / "videos" / (pair.video_id + ".mp4")
+    keep = sorted(records)[:2]
+    listing = _write(tmp_path / "test_list.txt", f"{keep[0]}.mp4\n{keep[1]}\n")  # names or ids
+    assert [r.video_id for r in read_annotations(path, "didemo", split=listing)] == \
+        [v for v in records if v in keep]
+    _write(listing, "nobody_knows_this_one\n")
+    with pytest.raises(AnnotationError, match="test_list.txt:1: video 'nobody_knows_this_one' is not in"):
+        read_annotations(path, "didemo", split=listing)
+
+
+def test_didemo_names_both_entries_when_one_id_stands_for_two_videos(tmp_path):
+    entries = [{"description": "a", "video": "abc.mov", "times": [[0, 0]], "dl_link": "https://x/1"},
+               {"description": "b", "video": "abc.mp4", "times": [[1, 1]], "dl_link": "https://x/2"}]
+    path = _write_json(tmp_path / "val_data.json", entries)
+    with pytest.raises(AnnotationError, match=r"entry 1 \(video 'abc.mp4'\).*'abc'.*entry 0 \('abc.mov'\)"):
+        read_annotations(path, "didemo")

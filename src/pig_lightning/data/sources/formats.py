@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import math
 import pickle
 import re
@@ -43,6 +44,8 @@ from pig_lightning.data.sources.annotations import (
     iter_json_lines,
     read_jsonl,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FORMATS", "FormatSpec", "describe_formats", "read_annotations"]
 
@@ -441,26 +444,71 @@ def _didemo_segment(times: list[tuple[float, float]]) -> list[float]:
     return [first * DIDEMO_CHUNK_SECONDS, (last + 1) * DIDEMO_CHUNK_SECONDS]
 
 
+def didemo_identity(name: str) -> str:
+    """The video a LocalizingMoments file name stands for: the name without its extension, a trailing
+    dot tolerated (the files list one Flickr video as ``X.mov`` and ``X.mp4``, or ``X.`` and ``X.mp4``)."""
+    name = name.strip().rstrip(".")
+    stem, dot, ext = name.rpartition(".")
+    return stem if dot and stem and ext.lower() in DIDEMO_EXTENSIONS else name
+
+
+DIDEMO_EXTENSIONS = ("mp4", "mov", "avi", "m4v", "3gp", "mpg", "mpeg", "wmv", "webm", "mkv", "flv", "mts")
+
+
 def _read_didemo(path: Path, opts: _Options) -> list[VideoRecord]:
+    """LocalizingMoments' ``*_data.json`` as published: the moments of one video are grouped by the video
+    (its ``dl_link`` where given, else its file name without extension) across the file names it is listed
+    under; the first name with an extension is the record's file, the others are tried when it is missing."""
     data = _load_json(path)
     if not isinstance(data, list):
         raise AnnotationError(f"{path}: expected a JSON list of moments, got {type(data).__name__}")
-    grouped: dict[str, tuple[list[str], list[list[float]]]] = {}
+    videos: dict[str, dict[str, Any]] = {}  # identity -> names, first entry, sentences, segments
+    by_id: dict[str, tuple[str, int, str]] = {}  # video id -> (identity, entry, name)
     for i, entry in enumerate(data):
         where = f"{path}: entry {i}"
-        video = _id(_key(entry, "video", where), where, "'video'")
-        where = f"{where} (video {video!r})"
+        name = _id(_key(entry, "video", where), where, "'video'")
+        where = f"{where} (video {name!r})"
         sentence = _caption(_key(entry, "description", where), where)
         segment = _didemo_segment(_pairs(_key(entry, "times", where), where, "times"))
-        sentences, segments = grouped.setdefault(video, ([], []))
-        sentences.append(sentence)
-        segments.append(segment)
-    records = []
-    for video, (sentences, segments) in grouped.items():
-        video_id = Path(video).stem if Path(video).suffix else video
+        link = entry.get("dl_link") if isinstance(entry.get("dl_link"), str) and entry["dl_link"].strip() else None
+        video_id = didemo_identity(name)
+        identity = link.strip() if link else video_id
+        earlier = by_id.get(video_id)
+        if earlier is not None and earlier[0] != identity:
+            raise AnnotationError(f"{where}: the file name {name!r} stands for video {video_id!r}, which entry "
+                                  f"{earlier[1]} ({earlier[2]!r}) gives another dl_link; two videos cannot share an id")
+        by_id.setdefault(video_id, (identity, i, name))
+        video = videos.setdefault(identity, {"names": [], "sentences": [], "segments": [], "entry": i})
+        if name not in video["names"]:
+            video["names"].append(name)
+        video["sentences"].append(sentence)
+        video["segments"].append(segment)
+    records, merged = [], []
+    for video in videos.values():
+        names = video["names"]
+        main = next((n for n in names if not n.endswith(".") and "." in n), names[0])
+        video_id = didemo_identity(main)
+        if len(names) > 1:
+            merged.append(names)
+        segments = video["segments"]
         span = [min(s for s, _ in segments), max(e for _, e in segments)]
-        records.append(_paragraph_record(video_id, opts.video(video_id=video_id, video=video), sentences,
-                                         segments, span, opts, f"{path}: video {video!r}"))
+        extra = {"file_names": names} if len(names) > 1 else None
+        record = _paragraph_record(video_id, opts.video(video_id=video_id, video=main), video["sentences"],
+                                   segments, span, opts, f"{path}: entry {video['entry']} (video {main!r})", extra)
+        if len(names) > 1 and opts.video.pattern == "{video}":
+            record = dataclasses.replace(record, meta={**record.meta, "alternative_videos": [
+                n for n in names if n != main]})
+        records.append(record)
+    if merged:
+        log.info("%s: %d videos are listed under two or more file names (e.g. %s); their moments were merged, "
+                 "%d videos in all", path, len(merged), " and ".join(repr(n) for n in merged[0]), len(records))
+    if opts.split_file is not None:
+        listed = {didemo_identity(name): line_no for name, line_no in _read_id_list(opts.split_file)}
+        known = {r.video_id for r in records}
+        missing = [(line_no, name) for name, line_no in listed.items() if name not in known]
+        if missing:
+            raise AnnotationError(f"{opts.split_file}:{missing[0][0]}: video {missing[0][1]!r} is not in {path}")
+        records = [r for r in records if r.video_id in listed]
     check_unique_ids(records, str(path))
     return records
 
@@ -534,8 +582,9 @@ FORMATS: dict[str, FormatSpec] = {
         _read_msvd, "MSVD id list (train_list.txt ...) + captions_file raw-captions.pkl", "{video_id}.avi",
         captions_file="required"),
     "didemo": FormatSpec(
-        _read_didemo, "DiDeMo {train,val,test}_data.json, descriptions joined into a paragraph", "{video}",
-        fields=("video_id", "video"), spans=True),
+        _read_didemo, "DiDeMo {train,val,test}_data.json, descriptions joined into a paragraph; split: optional "
+        "list of videos to keep (CLIP4Clip / collaborative experts *_list.txt)", "{video}",
+        fields=("video_id", "video"), spans=True, split="optional"),
     "activitynet": FormatSpec(
         _read_activitynet, "ActivityNet Captions train.json / val_1.json / val_2.json, paragraphs",
         "{video_id}.mp4", fields=("video_id", "youtube_id"), spans=True),
@@ -577,7 +626,8 @@ def read_annotations(path: str | Path, format: str = "jsonl", *, captions_file: 
     """Read a benchmark annotation file (see :data:`FORMATS`) into generic records.
 
     ``captions_file``: MSRVTT_data.json for the msrvtt_csv id lists, raw-captions.pkl for msvd.
-    ``split``: msrvtt_json's split name; for vatex, a file of video ids to keep (in its order).
+    ``split``: msrvtt_json's split name; for vatex, a file of video ids to keep (in its order); for
+    didemo, a list of the videos to keep (file names or ids, e.g. CLIP4Clip's ``test_list.txt``).
     ``video_pattern``: overrides the format's default path pattern. ``use_span``: paragraph
     formats only, restrict each record to the union of its moments.
     """

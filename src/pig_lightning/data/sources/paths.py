@@ -14,8 +14,21 @@ log = logging.getLogger(__name__)
 
 
 def resolve_video_path(video_root: Path, record: VideoRecord) -> Path:
-    path = Path(record.video)
-    return path if path.is_absolute() else video_root / path
+    """The record's video under ``video_root``; when it is missing and the annotation named the video
+    under other file names too (``meta["alternative_videos"]``, e.g. DiDeMo's ``X.mov`` / ``X.mp4``),
+    the first of those that exists."""
+    path = _under(video_root, record.video)
+    if not path.exists():
+        for name in (record.meta or {}).get("alternative_videos", ()):
+            candidate = _under(video_root, name)
+            if candidate.exists():
+                return candidate
+    return path
+
+
+def _under(video_root: Path, video: str) -> Path:
+    path = Path(video)
+    return path if path.is_absolute() else Path(video_root) / path
 
 
 OUTSIDE_ROOT_POLICIES = ("warn", "refuse", "allow")
