@@ -187,3 +187,37 @@ def test_a_caption_of_invisible_characters_is_empty(invisible, tmp_path, run, sy
     result = run("convert", "--format", "msrvtt_json", "--input", tmp_path / "MSRVTT_data.json", "--split", "test",
                  "--output", tmp_path / "o2.jsonl")
     assert result.code == 2 and "empty caption (only invisible characters)" in result.err
+
+
+# ----- spans of the paragraph formats (issue #22 item 2) ------------------------------------------
+def _activitynet(tmp_path, timestamps, duration=60.0):
+    data = {"v_QOlSCBRmfWY": {"duration": duration, "timestamps": timestamps,
+                              "sentences": [f"sentence {j}." for j in range(len(timestamps))]}}
+    (tmp_path / "val_1.json").write_text(json.dumps(data))
+    return tmp_path / "val_1.json"
+
+
+def test_span_problems_name_the_entry_the_field_and_what_was_done(tmp_path, run, caplog, synthetic_root):
+    inverted = _activitynet(tmp_path, [[0.0, 10.0], [30.0, 20.0]])
+    with caplog.at_level(logging.WARNING):
+        kept = run("convert", "--format", "activitynet", "--input", inverted, "--output", tmp_path / "a.jsonl")
+    assert kept.code == 0  # without use_span the whole video is read: counted and warned, not silent
+    assert "1 moments have times that are not a clip of their video (1 inverted" in caplog.text
+    assert "video 'v_QOlSCBRmfWY': timestamps[1] [30, 20] is inverted" in caplog.text
+    refused = run("convert", "--format", "activitynet", "--input", inverted, "--output", tmp_path / "b.jsonl",
+                  "--use_span")
+    assert refused.code == 2 and "timestamps[1] [30, 20] is inverted (start after end); refused" in refused.err
+    checked = run("data-check", "--annotations", inverted, "--video_root", synthetic_root, "--format", "activitynet",
+                  "--use_span", "--workers", "0")
+    assert checked.code == 2 and "timestamps[1] [30, 20] is inverted" in checked.err
+    late = _activitynet(tmp_path, [[0.0, 10.0], [70.0, 80.0]])
+    refused = run("convert", "--format", "activitynet", "--input", late, "--output", tmp_path / "c.jsonl", "--use_span")
+    assert refused.code == 2 and "timestamps[1] [70, 80] starts after the video's duration 60" in refused.err
+    caplog.clear()
+    clipped = _activitynet(tmp_path, [[0.0, 10.0], [50.0, 65.0]])
+    with caplog.at_level(logging.WARNING):
+        result = run("convert", "--format", "activitynet", "--input", clipped, "--output", tmp_path / "d.jsonl",
+                     "--use_span")
+    assert result.code == 0 and "1 moments end after their video's duration and were clipped to it" in caplog.text
+    assert "timestamps[1] [50, 65] ends after the video's duration 60: clipped to it" in caplog.text
+    assert json.loads((tmp_path / "d.jsonl").read_text())["end"] == 60.0

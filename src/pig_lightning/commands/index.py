@@ -9,7 +9,7 @@ import os
 import torch
 
 from pig_lightning.data.sources.paths import OUTSIDE_ROOT_POLICIES
-from pig_lightning.data.sources.formats import FORMATS
+from pig_lightning.commands.options import add_format_arguments, format_options
 from pig_lightning.retrieval.gallery import Gallery
 from pig_lightning.retrieval.indexer import build_index, list_videos, skipped_path
 
@@ -19,8 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pig-lightning index", description=main.__doc__)
     parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `pig-lightning fit`")
     parser.add_argument("--videos", required=True, help="annotation file (see --format) or a folder of videos")
-    parser.add_argument("--format", default="jsonl", choices=list(FORMATS), metavar="FORMAT",
-                        help="annotation format of --videos (default: jsonl; see `pig-lightning convert --help`)")
+    add_format_arguments(parser)  # of --videos when it is an annotation file
     parser.add_argument("--resize", default=None, choices=["squash", "crop"],
                         help="default: as the model was trained (data.resize, recorded in the checkpoint)")
     parser.add_argument("--outside_root", default="warn", choices=OUTSIDE_ROOT_POLICIES,
@@ -46,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     done = build_index(args.ckpt_path, args.videos, args.output, args.video_root, args.batch_size,
                        args.shard_size, args.num_workers, args.dtype, args.device, rank=rank, world_size=world,
-                       resize=args.resize, format=args.format, outside_root=args.outside_root, strict=args.strict)
+                       resize=args.resize, format=args.format, format_options=format_options(args),
+                       outside_root=args.outside_root, strict=args.strict)
     if done:
         gallery = Gallery.load(done)
         listing = skipped_path(done)
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.thumbnails:
             from pig_lightning.retrieval.thumbnails import write_thumbnails
 
-            items = list_videos(args.videos, args.video_root, args.format, outside_root=args.outside_root)
+            items = list_videos(args.videos, args.video_root, args.format, format_options(args),
+                                args.outside_root)
             items = [i for i in items if i.video_id in set(gallery.video_ids)]  # not the skipped ones
             print(f"wrote {write_thumbnails(items, done, args.thumbnails, args.thumbnail_size)}")

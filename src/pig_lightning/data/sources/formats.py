@@ -438,6 +438,43 @@ def _paragraph_record(video_id: str, video: str, sentences: list[str], segments:
     return VideoRecord(video_id, video, (" ".join(sentences),), meta, start, end)
 
 
+def _segment_problems(segments: list[list[float]], duration: float | None, field: str, where: str
+                      ) -> list[tuple[str, str]]:
+    """``(kind, message)`` for every moment whose times cannot be a clip of the video: ``inverted`` (start
+    after end), ``past the end`` (starts at or after the duration) or ``clipped`` (ends after it)."""
+    out = []
+    for j, (start, end) in enumerate(segments):
+        place = f"{where}: {field}[{j}] [{start:g}, {end:g}]"
+        if start > end:
+            out.append(("inverted", f"{place} is inverted (start after end)"))
+        elif duration is not None and duration > 0 and start >= duration:
+            out.append(("past the end", f"{place} starts after the video's duration {duration:g}"))
+        elif duration is not None and duration > 0 and end > duration:
+            out.append(("clipped", f"{place} ends after the video's duration {duration:g}: clipped to it"))
+    return out
+
+
+def _report_segments(path: Path, problems: list[tuple[str, str]], use_span: bool) -> None:
+    """With ``use_span``, an inverted moment or one past the end is refused (the first, named); moments
+    that end after the video are clipped and counted. Without it, every such moment is counted and
+    warned about (the whole video is read; the times stay in ``meta.segments`` as given)."""
+    if not problems:
+        return
+    refused = [message for kind, message in problems if kind != "clipped"]
+    if use_span and refused:
+        raise AnnotationError(f"{refused[0]}; refused (use_span reads each record's span; {len(refused)} moments "
+                              f"of {path} are invalid)")
+    counts = {kind: sum(k == kind for k, _ in problems) for kind in ("inverted", "past the end", "clipped")}
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    if use_span:
+        log.warning("%s: %s moments end after their video's duration and were clipped to it (e.g. %s)", path,
+                 counts["clipped"], problems[0][1])
+    else:
+        log.warning("%s: %d moments have times that are not a clip of their video (%s; e.g. %s). Without use_span "
+                    "the whole video is read and these times are only kept in meta.segments; with use_span the "
+                    "inverted or past-the-end ones are refused", path, len(problems), summary, problems[0][1])
+
+
 def _didemo_segment(times: list[tuple[float, float]]) -> list[float]:
     first = sum(t[0] for t in times) / len(times)
     last = sum(t[1] for t in times) / len(times)
@@ -463,13 +500,16 @@ def _read_didemo(path: Path, opts: _Options) -> list[VideoRecord]:
     if not isinstance(data, list):
         raise AnnotationError(f"{path}: expected a JSON list of moments, got {type(data).__name__}")
     videos: dict[str, dict[str, Any]] = {}  # identity -> names, first entry, sentences, segments
+    problems: list[tuple[str, str]] = []
     by_id: dict[str, tuple[str, int, str]] = {}  # video id -> (identity, entry, name)
     for i, entry in enumerate(data):
         where = f"{path}: entry {i}"
         name = _id(_key(entry, "video", where), where, "'video'")
         where = f"{where} (video {name!r})"
         sentence = _caption(_key(entry, "description", where), where)
-        segment = _didemo_segment(_pairs(_key(entry, "times", where), where, "times"))
+        times = _pairs(_key(entry, "times", where), where, "times")
+        problems += _segment_problems([list(t) for t in times], None, "times", where)
+        segment = _didemo_segment(times)
         link = entry.get("dl_link") if isinstance(entry.get("dl_link"), str) and entry["dl_link"].strip() else None
         video_id = didemo_identity(name)
         identity = link.strip() if link else video_id
@@ -483,6 +523,7 @@ def _read_didemo(path: Path, opts: _Options) -> list[VideoRecord]:
             video["names"].append(name)
         video["sentences"].append(sentence)
         video["segments"].append(segment)
+    _report_segments(path, problems, opts.use_span)
     records, merged = [], []
     for video in videos.values():
         names = video["names"]
@@ -525,7 +566,7 @@ def _read_activitynet(path: Path, opts: _Options) -> list[VideoRecord]:
     data = _load_json(path)
     if not isinstance(data, dict):
         raise AnnotationError(f"{path}: expected a JSON object keyed by video id, got {type(data).__name__}")
-    records = []
+    records, problems = [], []
     for video_id, entry in data.items():
         where = f"{path}: video {video_id!r}"
         raw = _key(entry, "sentences", where)
@@ -536,10 +577,12 @@ def _read_activitynet(path: Path, opts: _Options) -> list[VideoRecord]:
         if len(segments) != len(sentences):
             raise AnnotationError(f"{where}: {len(sentences)} sentences but {len(segments)} timestamps")
         duration = _number(entry["duration"], f"{where}: duration") if "duration" in entry else None
+        problems += _segment_problems(segments, duration, "timestamps", where)
         extra = {"duration": duration} if duration is not None else {}
         video = opts.video(video_id=video_id, youtube_id=_youtube_id(video_id, prefix="v_"))
         records.append(_paragraph_record(video_id, video, sentences, segments,
                                          _activitynet_span(segments, duration), opts, where, extra))
+    _report_segments(path, problems, opts.use_span)
     return records
 
 
@@ -597,7 +640,14 @@ FORMATS: dict[str, FormatSpec] = {
 }
 
 
-FORMAT_OPTIONS = ("captions_file", "split", "video_pattern")
+#: the reader options of :func:`read_annotations` (and of the data module's ``format_options``), with
+#: their help: the one definition the commands that read an annotation file take their options from
+FORMAT_OPTIONS = {
+    "captions_file": "msrvtt_csv: MSRVTT_data.json; msvd: raw-captions.pkl (or X-Pool's JSON form)",
+    "split": "msrvtt_json: the split name; vatex, didemo: a list of the video ids to keep",
+    "video_pattern": "the video path from the record's fields, e.g. '{video_id}.mp4' (default: the format's)",
+    "use_span": "paragraph formats (didemo, activitynet): read only the union of each video's moments",
+}
 
 
 def describe_formats() -> str:
