@@ -308,3 +308,45 @@ def test_the_from_clipvip_recipe_is_msrvtt_started_from_an_imported_folder(tmp_p
     assert torch.equal(pig.backbone.frame_cls, state["clipmodel.vision_model.embeddings.class_embedding"])
     assert torch.equal(pig.backbone.temporal_embedding, state["clipmodel.vision_model.embeddings.temporal_embedding"][0])
     assert pig.logit_scale.item() == pytest.approx(4.2)  # the post-trained value, not the recipe's 4.60
+
+
+
+def test_pig_bos_eos_come_from_the_clip_weights_the_release_started_from(tmp_path, capsys, tok, config_file):
+    """The release computes its generator's BOS/EOS from the OpenAI CLIP token table and never saves them;
+    the file's generator table is what weight decay left of it."""
+    from transformers import CLIPModel
+
+    from pig_lightning.weights.hf_folder import clip_config_from
+
+    state = ref.release_state_dict("pig", TINY_CLIP, len(tok[1]), T, seed=2)
+    table = "generator.clip_reconstructor.embeddings.token_embedding.weight"
+    state[table] = state[table] * 0.998  # what multi-GPU weight decay does to the saved table
+    torch.manual_seed(3)
+    clip = CLIPModel(clip_config_from(TINY_CLIP, tok[1]))
+    clip.save_pretrained(tmp_path / "openai_clip")
+    bos, eos = tok[1].bos_token_id, tok[1].eos_token_id
+    default, stdout = import_(capsys, tmp_path, tok, config_file, state, "pig")
+    assert "generator BOS/EOS: rows" in stdout and "file's generator token table" in stdout
+    assert torch.equal(load_model(default).tower.generator.special_tokens, state[table][[bos, eos]])
+    out = tmp_path / "from_clip"
+    code, stdout, stderr = run(capsys, "--source", "pig", "--input", tmp_path / "ckpt.pt", "--output", out,
+                               "--config", config_file, "--tokenizer", tok[0], "--special_tokens_from",
+                               tmp_path / "openai_clip")
+    assert code == 0, stderr
+    expected = clip.text_model.embeddings.token_embedding.weight.detach()[[bos, eos]]
+    assert torch.equal(load_model(out).tower.generator.special_tokens, expected)
+    report = json.loads((out / "import_report.json").read_text())
+    assert "openai_clip (as the release computes them at construction)" in report["generator_bos_eos_from"]
+    code, _, stderr = run(capsys, "--source", "pig", "--input", tmp_path / "ckpt.pt", "--output", tmp_path / "x",
+                          "--config", config_file, "--tokenizer", tok[0], "--special_tokens_from", tmp_path / "nowhere")
+    assert code == 2 and "--special_tokens_from" in stderr and "nowhere" in stderr
+
+
+def test_learnable_tokens_of_the_anonymous_submission_are_named_as_such(tmp_path, capsys, tok, config_file):
+    good = ref.release_state_dict("pig", TINY_CLIP, len(tok[1]), T, seed=5)
+    message = error_of(capsys, tmp_path, tok, config_file, dict(good, **{"generator.bos_tokens": torch.zeros(2, 32)}))
+    assert "generator.bos_tokens" in message and "anonymous-submission" in message and "Qformer" not in message
+    qformer = dict(good, **{"generator.query_tokens": torch.zeros(1, 4, 32),
+                            "generator.Qformer.bert.embeddings.word_embeddings.weight": torch.zeros(8, 32)})
+    message = error_of(capsys, tmp_path, tok, config_file, qformer)
+    assert "Bert-Qformer" in message and "anonymous-submission" not in message

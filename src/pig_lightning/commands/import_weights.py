@@ -41,8 +41,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="unpickle a file that holds more than tensors: only for a file whose source you trust")
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
     parser.add_argument("--checksums", action="store_true", help="also write SHA256SUMS, checked when the folder is loaded")
+    parser.add_argument("--special_tokens_from", default=None, metavar="CLIP",
+                        help="PIG: the CLIP (hub id or folder, e.g. openai/clip-vit-base-patch32) the release run "
+                             "started from; its token table gives the generator's BOS/EOS exactly as the release "
+                             "computes them (default: the file's generator token table, shrunk by weight decay)")
     args = parser.parse_args(argv)
     output, report = import_weights(args.source, args.input, args.output, args.config, args.tokenizer,
                                     args.num_frames, args.max_text_length, args.trust_checkpoint,
-                                    args.overwrite, args.checksums)
+                                    args.overwrite, args.checksums, args.special_tokens_from)
     print(summary(output, report))

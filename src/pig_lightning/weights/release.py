@@ -41,12 +41,17 @@ RELEASES = {
 CONTAINERS = {"model_state_dict": "training-restore file (E2E_TrainingRestorer): step, optimizer and amp state",
               "state_dict": "checkpoint wrapper", "model": "checkpoint wrapper"}
 
+QFORMER = "the Bert-Qformer generator (fr_model_type 'Bert-Qformer')"
+ANONYMOUS = ("the learnable BOS / query tokens of the anonymous-submission code (not in the public PIG release, whose "
+             "BOS/EOS come from the CLIP weights)")
+
 #: keys of release variants with no counterpart here -> what they are
 UNSUPPORTED = {
     r"^alpha$": "the NCELearnableTempLoss_two_matrix variant's weight (score = CLIP-ViP + alpha x PIG)",
     r"^AFA\.": "the word-level fusion's aggregation head (fusioner text_embeds_type 'word-level')",
     r"^final_pseudo_final_alpha_add$": "the pseudo_final_alpha_add variant",
-    r"^generator\.(Qformer|query_tokens|Qformer_proj)": "the Bert-Qformer generator (fr_model_type 'Bert-Qformer')",
+    r"^generator\.(Qformer|Qformer_proj)\.": QFORMER,
+    r"^generator\.(bos_tokens|query_tokens)$": ANONYMOUS,
     r"^fusioner\.": "a fusioner other than the one-head XPoolCrossAttention of the release recipe",
 }
 
@@ -301,8 +306,11 @@ def _shape_message(key: str, value: torch.Tensor, to: str, expected: torch.Tenso
 
 def _unknown_message(unknown: list[str], source: str, path: str) -> str:
     reasons = []
+    qformer = any(re.search(r"^generator\.(Qformer|Qformer_proj)\.", key) for key in unknown)
     for key in unknown:
         for pattern, what in UNSUPPORTED.items():
+            if what == ANONYMOUS and qformer and key == "generator.query_tokens":
+                what = QFORMER  # the Q-Former's own query tokens
             if re.search(pattern, key) and what not in reasons:
                 reasons.append(what)
     shown = ", ".join(unknown[:5]) + (f" ... ({len(unknown)} keys)" if len(unknown) > 5 else "")
