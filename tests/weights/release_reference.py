@@ -143,7 +143,7 @@ def _causal(q, k, v):
     return scores.softmax(-1) @ v, None
 
 
-def vip_embeddings(sd, p, video, patch, frame_cls_value=None):
+def vip_embeddings(sd, p, video, patch, frame_cls_value=None, with_frame_cls=True):
     """``CLIPVisionViPEmbeddings.forward``: ``(tokens [B, M + T*L, D], M, L)``. ``frame_cls_value``
     overrides ``cls_in_frames`` (the PIG release sets it to ``class_embedding`` when it starts from a
     checkpoint without one)."""
@@ -159,20 +159,21 @@ def vip_embeddings(sd, p, video, patch, frame_cls_value=None):
     pe = pe + time.unsqueeze(2)
     pe = pe + pos[1:][None, None]
     cls = (sd[f"{e}class_embedding"] + pos[0]).expand(b, 1, -1)
-    fc = frame_cls_value if frame_cls_value is not None else sd[f"{e}cls_in_frames"]
-    fc = fc.expand(b, t, 1, -1) + time.unsqueeze(2) + pos[0]
-    pe = torch.cat([fc, pe], dim=2)
+    if with_frame_cls:  # XPretrain's CLIP-ViP has none: its frames are patches only
+        fc = frame_cls_value if frame_cls_value is not None else sd[f"{e}cls_in_frames"]
+        fc = fc.expand(b, t, 1, -1) + time.unsqueeze(2) + pos[0]
+        pe = torch.cat([fc, pe], dim=2)
     added = (sd[f"{e}added_cls"] + pos[0]).expand(b, -1, -1)
     m = 1 + added.shape[1]
     return torch.cat([cls, added, pe.reshape(b, -1, pe.shape[-1])], dim=1), m, pe.shape[2]
 
 
-def vision_forward(sd, p, cfg, video, frame_cls_value=None):
+def vision_forward(sd, p, cfg, video, frame_cls_value=None, with_frame_cls=True):
     """All tokens after ``post_layernorm`` and ``visual_projection`` (what PIG reads), and the last layer's
     attention probabilities of the global rows ``[B, h, M, M + T*L]``."""
     vision = cfg["vision_config"]
     heads = vision["num_attention_heads"]
-    x, m, per_frame = vip_embeddings(sd, p, video, vision["patch_size"], frame_cls_value)
+    x, m, per_frame = vip_embeddings(sd, p, video, vision["patch_size"], frame_cls_value, with_frame_cls)
     t = video.shape[1]
     x = _ln(sd, f"{p}vision_model.pre_layrnorm", x)
 

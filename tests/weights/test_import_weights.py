@@ -350,3 +350,32 @@ def test_learnable_tokens_of_the_anonymous_submission_are_named_as_such(tmp_path
                             "generator.Qformer.bert.embeddings.word_embeddings.weight": torch.zeros(8, 32)})
     message = error_of(capsys, tmp_path, tok, config_file, qformer)
     assert "Bert-Qformer" in message and "anonymous-submission" not in message
+
+
+
+def test_xpretrain_clipvip_without_frame_cls_computes_what_clipvip_computes(tmp_path, capsys, tok, config_file):
+    state = ref.release_state_dict("clipvip", TINY_CLIP, len(tok[1]), T, seed=4, frame_cls=None)
+    own, stdout = import_(capsys, tmp_path, tok, config_file, state, "clipvip", "ckpt.pt", "--without_frame_cls")
+    assert "frame CLS: none" in stdout
+    module = load_model(own).eval().double()
+    assert "tower.backbone.frame_cls" not in module.state_dict()
+    assert json.loads((own / "import_report.json").read_text())["derived"] == []
+    sd = double(state)
+    torch.manual_seed(2)
+    video = torch.randn(2, T, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        tokens, _, m, per_frame = ref.vision_forward(sd, "clipmodel.", TINY_CLIP, video, with_frame_cls=False)
+        assert (m, per_frame) == (4, 16)  # patches only
+        clipvip = F.normalize(tokens[:, 0], dim=-1)
+        torch.testing.assert_close(module.encode_videos(video), clipvip, rtol=0, atol=1e-10)
+        (tmp_path / "default").mkdir()
+        pig_layout, _ = import_(capsys, tmp_path / "default", tok, config_file, state, "clipvip")
+        other = load_model(pig_layout).eval().double().encode_videos(video)
+        assert (other - clipvip).abs().max() > 1e-4  # the frame CLS changes what the model computes
+    torch.save(ref.release_state_dict("clipvip", TINY_CLIP, len(tok[1]), T, seed=4), tmp_path / "pig_code.pt")
+    code, _, stderr = run(capsys, "--source", "clipvip", "--input", tmp_path / "pig_code.pt", "--output",
+                          tmp_path / "x", "--config", config_file, "--tokenizer", tok[0], "--without_frame_cls")
+    assert code == 2 and "--without_frame_cls" in stderr and "has one (cls_in_frames)" in stderr
+    with pytest.raises(ValueError, match="needs frame_cls: true"):
+        PIGTower(VideoProxyBackbone(config=TINY_CLIP, tokenizer=tok[0], image_size=32, max_text_length=12,
+                                    temporal_frames=T, frame_cls=False), num_frames=T, num_selected=4)

@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="unpickle a file that holds more than tensors: only for a file whose source you trust")
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
     parser.add_argument("--checksums", action="store_true", help="also write SHA256SUMS, checked when the folder is loaded")
+    parser.add_argument("--without_frame_cls", action="store_true",
+                        help="CLIP-ViP trained with XPretrain's code (no frame CLS tokens): build the backbone without "
+                             "them, so the model computes what CLIP-ViP's own model does (default: a frame CLS copied "
+                             "from class_embedding, the PIG code's layout, which PIG starts from)")
     parser.add_argument("--special_tokens_from", default=None, metavar="CLIP",
                         help="PIG: the CLIP (hub id or folder, e.g. openai/clip-vit-base-patch32) the release run "
                              "started from; its token table gives the generator's BOS/EOS exactly as the release "
@@ -48,5 +52,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     output, report = import_weights(args.source, args.input, args.output, args.config, args.tokenizer,
                                     args.num_frames, args.max_text_length, args.trust_checkpoint,
-                                    args.overwrite, args.checksums, args.special_tokens_from)
+                                    args.overwrite, args.checksums, args.special_tokens_from,
+                                    args.without_frame_cls)
     print(summary(output, report))

@@ -38,9 +38,13 @@ class ProxyOutput:
     tokens: torch.Tensor  # [B, 4 + T * P, D] projected
     global_attention: torch.Tensor  # [B, heads, 4, 4 + T * P] last layer, probabilities
     num_frames: int
-    tokens_per_frame: int  # P = 1 + patches
+    tokens_per_frame: int  # P = 1 + patches (patches only without frame CLS)
+    has_frame_cls: bool = True
 
     def frame_cls_positions(self) -> torch.Tensor:
+        if not self.has_frame_cls:
+            raise ValueError("this backbone's frames carry no CLS token (frame_cls: false, CLIP-ViP's own layout); "
+                             "PIG's token selection and generator read them: use frame_cls: true")
         return NUM_GLOBAL + torch.arange(self.num_frames, device=self.tokens.device) * self.tokens_per_frame
 
     def global_and_frame_cls(self) -> torch.Tensor:
@@ -60,11 +64,15 @@ class VideoProxyBackbone(CLIPBackbone):
             clamped to the table. ``True``: position ``i * (temporal_frames - 1) / (T - 1)``, so the
             first and last entries map to the first and last frames (this project's choice
             before it followed the release).
+        frame_cls: each frame starts with a CLS token (a learned vector, initialised from
+            ``class_embedding``), as in the PIG release's CLIP-ViP. ``False``: frames are patches
+            only, as in CLIP-ViP trained with its own code (XPretrain), to evaluate such a
+            checkpoint as that model; PIG needs the frame CLS.
         **kwargs: the ``CLIPBackbone`` arguments (``pretrained`` or ``config``, ``tokenizer``, ...).
     """
 
     def __init__(self, num_proxies: int = 3, temporal_frames: int = 12, temporal_align_corners: bool = False,
-                 **kwargs: Any):
+                 frame_cls: bool = True, **kwargs: Any):
         super().__init__(**kwargs)
         self.temporal_align_corners = temporal_align_corners
         if num_proxies != NUM_GLOBAL - 1:
@@ -72,7 +80,8 @@ class VideoProxyBackbone(CLIPBackbone):
         width = self.clip.config.vision_config.hidden_size
         vision = self.clip.vision_model
         self.proxy_tokens = nn.Parameter(torch.randn(num_proxies, width))
-        self.frame_cls = nn.Parameter(vision.embeddings.class_embedding.detach().clone())
+        self.has_frame_cls = frame_cls
+        self.frame_cls = nn.Parameter(vision.embeddings.class_embedding.detach().clone()) if frame_cls else None
         self.temporal_embedding = nn.Parameter(torch.zeros(temporal_frames, width))
 
     @property
@@ -95,8 +104,11 @@ class VideoProxyBackbone(CLIPBackbone):
         position = emb.position_embedding.weight  # [1 + patches, W]
         temporal = self.temporal(t)[None, :, None, :]  # [1, T, 1, W]
         patches = patches + position[1:] + temporal
-        frame_cls = (self.frame_cls + position[0] + temporal).expand(b, t, 1, -1)
-        per_frame = torch.cat([frame_cls, patches], dim=2)  # [B, T, P, W]
+        if self.has_frame_cls:
+            frame_cls = (self.frame_cls + position[0] + temporal).expand(b, t, 1, -1)
+            per_frame = torch.cat([frame_cls, patches], dim=2)  # [B, T, P, W]
+        else:
+            per_frame = patches  # CLIP-ViP's own layout: [B, T, P - 1, W]
         video_cls = emb.class_embedding + position[0]
         globals_ = torch.cat([video_cls[None], self.proxy_tokens + position[0]], dim=0)
         return torch.cat([repeat(globals_, "g w -> b g w", b=b), rearrange(per_frame, "b t p w -> b (t p) w")], dim=1)
@@ -113,7 +125,7 @@ class VideoProxyBackbone(CLIPBackbone):
         for i, layer in enumerate(layers):
             x, probs = block_attention_layer(layer, x, t, tokens_per_frame, want_probs=i == len(layers) - 1)
         tokens = self.clip.visual_projection(vision.post_layernorm(x))
-        return ProxyOutput(tokens, probs, t, tokens_per_frame)
+        return ProxyOutput(tokens, probs, t, tokens_per_frame, self.has_frame_cls)
 
 
 def block_attention_layer(layer: nn.Module, x: torch.Tensor, num_frames: int, tokens_per_frame: int,

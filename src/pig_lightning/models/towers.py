@@ -171,6 +171,9 @@ class PIGTower(DotProductTower):
         generator_init: Literal["text", "random"] = "text",
     ):
         super().__init__(backbone, num_frames)
+        if not getattr(backbone, "has_frame_cls", True):
+            raise ValueError("PIGTower reads each frame's CLS token (token selection, generator input): its "
+                             "VideoProxyBackbone needs frame_cls: true")
         for name, value, allowed in (("query", query, ("generator", "video_cls")),
                                      ("token_selection", token_selection, ("informative", "random"))):
             if value not in allowed:

@@ -91,7 +91,7 @@ def load_config(config: str | None, tensors: dict[str, torch.Tensor], source: st
 
 
 def tower_spec(source: str, clip_config: dict[str, Any], tensors: dict[str, torch.Tensor], num_frames: int | None,
-               max_text_length: int) -> tuple[dict[str, Any], dict[str, Any]]:
+               max_text_length: int, frame_cls: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(tower spec without tokenizer, data settings)`` for the checkpoint."""
     temporal = temporal_size(tensors, source) or 12
     vision = clip_config.get("vision_config") or {}
@@ -102,7 +102,7 @@ def tower_spec(source: str, clip_config: dict[str, Any], tensors: dict[str, torc
     backbone = {"class_path": "pig_lightning.models.VideoProxyBackbone", "init_args": {
         "config": clip_config, "image_size": image_size, "max_text_length": max_text_length,
         "num_proxies": 3, "temporal_frames": temporal, "temporal_align_corners": False,
-        "logit_scale_init": None}}  # logit_scale: the checkpoint's
+        "logit_scale_init": None, **({} if frame_cls else {"frame_cls": False})}}  # logit_scale: the checkpoint's
     init_args: dict[str, Any] = {"backbone": backbone, "num_frames": frames}
     if source == "pig":
         init_args.update({"num_selected": 16, "head_reduction": "max", "mapper": video_mapper_kind(tensors),
@@ -116,13 +116,18 @@ def tower_spec(source: str, clip_config: dict[str, Any], tensors: dict[str, torc
 def import_weights(source: str, input: str | Path, output: str | Path, config: str | None = None,
                    tokenizer: str = DEFAULT_TOKENIZER, num_frames: int | None = None, max_text_length: int = 50,
                    trust_checkpoint: bool = False, overwrite: bool = False,
-                   checksums: bool = False, special_tokens_from: str | None = None) -> tuple[Path, dict[str, Any]]:
+                   checksums: bool = False, special_tokens_from: str | None = None,
+                   without_frame_cls: bool = False) -> tuple[Path, dict[str, Any]]:
     """Import the release checkpoint ``input`` into the model folder ``output``; returns it and the report.
 
     ``special_tokens_from`` (PIG): the CLIP (hub id or folder) the release run started from. The release
     computes its generator's BOS/EOS embeddings once, from that CLIP's token table, and never saves
     them; by default they are read from the file's generator token table instead, which weight decay
-    shrinks in multi-GPU training (x0.998 over 7,032 steps in the MSR-VTT recipe)."""
+    shrinks in multi-GPU training (x0.998 over 7,032 steps in the MSR-VTT recipe).
+
+    ``without_frame_cls`` (CLIP-ViP trained with XPretrain's code, whose frames carry no CLS token): the
+    backbone is built without frame CLS tokens, so the model computes what CLIP-ViP's own model does
+    (by default a frame CLS is derived from ``class_embedding``: the PIG code's layout, PIG's start)."""
     if source not in RELEASES:
         raise WeightsImportError(f"--source must be one of {sorted(RELEASES)}, got {source!r}")
     input, output = Path(input), Path(output)
@@ -133,7 +138,12 @@ def import_weights(source: str, input: str | Path, output: str | Path, config: s
     tok = load_tokenizer(tokenizer)
     clip_fields, config_source = load_config(config, tensors, source)
     clip_config = clip_config_from(clip_fields, tok).to_dict()  # vocabulary and special ids follow the tokenizer
-    spec, data = tower_spec(source, clip_config, tensors, num_frames, max_text_length)
+    if without_frame_cls:
+        has = any(k.endswith("vision_model.embeddings.cls_in_frames") for k in tensors)
+        if source != "clipvip" or has:
+            raise WeightsImportError(f"--without_frame_cls is for a CLIP-ViP checkpoint without frame CLS (XPretrain's "
+                                     f"code); {input} " + ("has one (cls_in_frames)" if has else f"is --source {source}"))
+    spec, data = tower_spec(source, clip_config, tensors, num_frames, max_text_length, not without_frame_cls)
     tower = build_tower(spec, tokenizer)
     target = {f"tower.{k}": v for k, v in tower.state_dict().items()}
     bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -162,6 +172,8 @@ def import_weights(source: str, input: str | Path, output: str | Path, config: s
                    "dropped": len(mapping.dropped) + len(dropped_top)},
         "converted_dtypes": {k: f"{n} tensors to float32" for k, n in mapping.converted_dtypes.items()},
         "assumed_from_the_release_recipe": ASSUMED[source],
+        **({"frame_cls": "none: the frames carry no CLS token, as in CLIP-ViP's own model (--without_frame_cls)"}
+           if without_frame_cls else {}),
         **({"generator_bos_eos_from": special_tokens} if special_tokens else {}),
         "mapped": mapping.mapped,
         "derived": mapping.derived,
@@ -208,6 +220,8 @@ def summary(output: Path, report: dict[str, Any]) -> str:
         reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
     lines += [f"  dropped {n} x: {reason}" for reason, n in reasons.items()]
     lines += [f"  converted {k}: {v}" for k, v in report["converted_dtypes"].items()]
+    if "frame_cls" in report:
+        lines.append(f"  frame CLS: {report['frame_cls']}")
     if "generator_bos_eos_from" in report:
         lines.append(f"  generator BOS/EOS: {report['generator_bos_eos_from']}")
     lines.append(f"  every key and what became of it: {output / REPORT_NAME}")
