@@ -127,3 +127,52 @@ def localizing_moments_file(path: Path, videos: int, pairs_mov_mp4: int, pairs_t
                             "video": names[m % len(names)], "times": [[m, m], [m, m + 1], [m, m], [m, m]],
                             "dl_link": link})
     return _write_json(path, entries)
+
+
+# ----- the published files' shapes, at their published sizes ---------------------------------------
+def msrvtt_published(folder: Path) -> dict[str, Path]:
+    """MSRVTT_data.json (10,000 videos x 20 captions, interleaved), the 9k training list and the 1k-A
+    test pairs (MSRVTT_JSFUSION_test.csv, one caption per video)."""
+    videos = [{"video_id": f"video{i}", "split": "train" if i < 6513 else "validate" if i < 7010 else "test",
+               "id": i, "category": i % 20, "url": f"https://www.youtube.com/watch?v=v{i}"} for i in range(10000)]
+    sentences = [{"caption": f"caption {j} of video {i}", "video_id": f"video{i}", "sen_id": j * 10000 + i}
+                 for j in range(20) for i in range(10000)]
+    data = _write_json(folder / "MSRVTT_data.json", {"videos": videos, "sentences": sentences})
+    train = _write(folder / "MSRVTT_train.9k.csv", "video_id\n" + "".join(
+        f"video{i}\n" for i in list(range(6513)) + list(range(7010, 7010 + 2487))))
+    test = _write(folder / "MSRVTT_JSFUSION_test.csv", "key,vid_key,video_id,sentence\n" + "".join(
+        f"ret{k},msr{7010 + k},video{7010 + k},\"a caption, of video {7010 + k}\"\n" for k in range(1000)))
+    return {"data": data, "train_9k": train, "test_1k_a": test}
+
+
+def msvd_published(folder: Path) -> dict[str, Path]:
+    """CLIP4Clip's raw-captions.pkl (1,970 videos, 80,827 tokenised captions) and the split lists
+    (1,200 train / 100 val / 670 test)."""
+    ids = [f"clip{i:04d}_{i % 97}_{i % 97 + 5}" for i in range(1970)]
+    captions = {video: [["a", "caption", str(j)] for j in range(41 + (i < 57))] for i, video in enumerate(ids)}
+    pkl = folder / "raw-captions.pkl"
+    pkl.write_bytes(pickle.dumps(captions, protocol=2))
+    lists = {"train": ids[:1200], "val": ids[1200:1300], "test": ids[1300:]}
+    return {"captions": pkl, **{name: _write(folder / f"{name}_list.txt", "\n".join(v) + "\n")
+                                for name, v in lists.items()}}
+
+
+def activitynet_published(folder: Path, name: str, videos: int) -> Path:
+    """ActivityNet Captions ``val_1.json`` / ``val_2.json``: one object per video, sentences with timestamps."""
+    data = {f"v_{i:011d}": {"duration": 120.0, "timestamps": [[0.0, 30.0], [25.0, 90.0], [80.0, 120.0]],
+                            "sentences": ["A person enters.", " They talk.", "They leave. "]} for i in range(videos)}
+    return _write_json(folder / name, data)
+
+
+def vatex_published(folder: Path) -> Path:
+    """``vatex_validation_v1.0.json``: 3,000 videos, 10 English and 10 Chinese captions each."""
+    data = [{"videoID": f"yt{i:08d}_{i % 300:06d}_{i % 300 + 10:06d}", "enCap": [f"caption {j}" for j in range(10)],
+             "chCap": [f"中文 {j}" for j in range(10)]} for i in range(3000)]
+    return _write_json(folder / "vatex_validation_v1.0.json", data)
+
+
+def lsmdc_published(folder: Path) -> Path:
+    """``LSMDC16_challenge_1000_publictect.csv``: the 1,000 test clips, tab-separated, one sentence each."""
+    lines = [f"{1000 + i // 100}_Movie_{i // 100}_00.{i % 100:02d}.01.000-00.{i % 100:02d}.03.000\t00.00.01.000\t"
+             f"00.00.03.000\t00.00.01.000\t00.00.03.000\tSOMEONE does thing {i}." for i in range(1000)]
+    return _write(folder / "LSMDC16_challenge_1000_publictect.csv", "\n".join(lines) + "\n")

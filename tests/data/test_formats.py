@@ -357,3 +357,27 @@ def test_didemo_names_both_entries_when_one_id_stands_for_two_videos(tmp_path):
     path = _write_json(tmp_path / "val_data.json", entries)
     with pytest.raises(AnnotationError, match=r"entry 1 \(video 'abc.mp4'\).*'abc'.*entry 0 \('abc.mov'\)"):
         read_annotations(path, "didemo")
+
+
+def test_the_six_benchmarks_files_parse_with_their_published_counts(tmp_path):
+    """Files shaped as published, at their published sizes: no video or caption is dropped or merged."""
+    from tests.data.annotation_files import (activitynet_published, lsmdc_published, msrvtt_published,
+                                             msvd_published, vatex_published)
+
+    def counts(records):
+        return len(records), sum(len(r.captions) for r in records)
+
+    msrvtt = msrvtt_published(tmp_path)
+    assert counts(read_annotations(msrvtt["test_1k_a"], "msrvtt_csv")) == (1000, 1000)
+    assert counts(read_annotations(msrvtt["train_9k"], "msrvtt_csv", captions_file=msrvtt["data"])) == (9000, 180000)
+    msvd = msvd_published(tmp_path)
+    per_split = {s: counts(read_annotations(msvd[s], "msvd", captions_file=msvd["captions"]))
+                 for s in ("train", "val", "test")}
+    assert {s: n for s, (n, _) in per_split.items()} == {"train": 1200, "val": 100, "test": 670}
+    assert sum(c for _, c in per_split.values()) == 80827
+    for name, videos in (("val_1.json", 4917), ("val_2.json", 4885)):
+        assert counts(read_annotations(activitynet_published(tmp_path, name, videos), "activitynet")) == (videos, videos)
+    assert counts(read_annotations(vatex_published(tmp_path), "vatex")) == (3000, 30000)
+    assert counts(read_annotations(lsmdc_published(tmp_path), "lsmdc")) == (1000, 1000)
+    didemo = localizing_moments_file(tmp_path / "test_data.json", 1004, 27, 6)
+    assert counts(read_annotations(didemo, "didemo")) == (1004, 1004)  # paragraphs: one query per video
