@@ -10,12 +10,12 @@ PACKAGE = Path(__file__).parents[1] / "src" / "pig_lightning"
 
 #: top-level module or package -> layer; a module may import its own layer and those below
 LAYERS = {
-    "atomic": 0, "settings": 0, "lazy": 0, "file_checks": 0,
+    "atomic": 0, "settings": 0, "lazy": 0, "file_checks": 0, "plotting": 0,
     "weights": 1,
-    "models": 2, "data": 2, "evaluation": 2, "losses": 2,
-    "module": 3, "nonfinite": 2,
+    "models": 2, "data": 2, "evaluation": 2, "losses": 2, "nonfinite": 2,
+    "module": 3,
     "load": 4,
-    "training": 5, "retrieval": 5, "explain": 5, "export": 5, "serving": 5, "plotting": 0,
+    "training": 5, "retrieval": 5, "explain": 5, "export": 5, "serving": 5,
     "commands": 6, "cli": 6, "__main__": 6,
 }
 

@@ -105,7 +105,7 @@ def test_resume_skips_finished_shards(trained, synthetic_root, tmp_path, monkeyp
                     batch_size=5, progress=False)
     assert not out.exists()  # nothing that looks complete
     shards = sorted(p.name for p in (tmp_path / "r.safetensors.shards").iterdir())
-    assert shards == ["shard_000000.safetensors"]
+    assert shards == ["shard_000000.safetensors", "shard_000000.skipped.json"]  # a finished shard and its list
     calls.clear()
     build_index(ckpt, Path(synthetic_root) / "train.jsonl", out, shard_size=10, num_workers=0, batch_size=5,
                 progress=False)
@@ -160,7 +160,7 @@ def test_two_ranks_share_the_shards_and_the_last_one_merges(trained, synthetic_r
     out = tmp_path / "ranks.safetensors"
     args = dict(shard_size=10, num_workers=0, dtype="float32", progress=False)
     assert build_index(ckpt, Path(synthetic_root) / "train.jsonl", out, rank=0, world_size=2, **args) is None
-    done = sorted(p.name for p in (tmp_path / "ranks.safetensors.shards").iterdir())
+    done = sorted(p.name for p in (tmp_path / "ranks.safetensors.shards").iterdir() if p.suffix == ".safetensors")
     assert done == ["shard_000000.safetensors", "shard_000002.safetensors"] and not out.exists()
     assert build_index(ckpt, Path(synthetic_root) / "train.jsonl", out, rank=1, world_size=2, **args) == out
     single = build_index(ckpt, Path(synthetic_root) / "train.jsonl", tmp_path / "one.safetensors", **args)

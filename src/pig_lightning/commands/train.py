@@ -11,6 +11,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from pig_lightning.commands import COMMANDS
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.training.skips import DecodeSkipMonitor
 from pig_lightning.module import RetrievalModule
@@ -20,9 +21,9 @@ from pig_lightning.weights.checkpoint_file import KEY as CHECKPOINT_KEY
 from pig_lightning.weights.checkpoint_file import read_checkpoint
 
 DESCRIPTION = (
-    "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. "
-    "Training/evaluation subcommands below; also `pig-lightning make-synthetic|convert|preprocess|optimize|data-check|index|search|serve|explain|export|import-weights|compare --help`. "
-    "Errors end with one line and exit code 2; add --debug (or set PIG_LIGHTNING_DEBUG=1) for the traceback."
+    "Text-to-video retrieval (PIG hybrid tower and baselines) with PyTorch Lightning. Training/evaluation "
+    f"subcommands below; also `pig-lightning {'|'.join(COMMANDS)} --help`. Errors end with one line and exit "
+    "code 2; add --debug (or set PIG_LIGHTNING_DEBUG=1) for the traceback."
 )
 # Lightning's own values of ckpt_path, not files
 SPECIAL_CKPT_PATHS = ("best", "last", "hpc", "registry")
