@@ -14,8 +14,7 @@ running a command that needs no model, does not load torch, Lightning and transf
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pig_lightning.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -40,15 +39,4 @@ _PUBLIC = {
 }
 
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'pig_lightning' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = lazy_exports(globals(), _PUBLIC)

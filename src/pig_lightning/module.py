@@ -189,10 +189,9 @@ class RetrievalModule(L.LightningModule):
         """The data settings of this run: the attached data module's, with what the model fixes itself
         (frames, image size, caption length) on top."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        own = DataSettings.of_module(self)
-        return own if datamodule is None else DataSettings.of(datamodule).merged(
-            DataSettings.from_mapping({k: v for k, v in own.to_dict().items()
-                                       if k in ("num_frames", "image_size", "max_text_length")}))
+        if datamodule is None:
+            return DataSettings.of_module(self)
+        return DataSettings.of(datamodule).merged(DataSettings.fixed_by(self))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         backbone = getattr(self.tower, "backbone", None)

@@ -44,13 +44,17 @@ class DataSettings:
                       if isinstance(getattr(obj, name, None), (int, str))})
 
     @classmethod
-    def of_module(cls, module: Any) -> DataSettings:
-        """The settings a :class:`~pig_lightning.module.RetrievalModule` fixes itself: its tower's
-        frames and its backbone's image size and caption length, over what it was trained with."""
+    def fixed_by(cls, module: Any) -> DataSettings:
+        """The settings a :class:`~pig_lightning.module.RetrievalModule` fixes itself: its tower's frames and
+        its backbone's image size and caption length."""
         backbone = getattr(module.tower, "backbone", None)
-        own = {"num_frames": module.tower.num_frames, "image_size": getattr(backbone, "image_size", None),
-               "max_text_length": getattr(backbone, "max_text_length", None)}
-        return cls.from_mapping({**(getattr(module, "trained_settings", None) or {}), **own})
+        return cls(num_frames=module.tower.num_frames, image_size=getattr(backbone, "image_size", None),
+                   max_text_length=getattr(backbone, "max_text_length", None))
+
+    @classmethod
+    def of_module(cls, module: Any) -> DataSettings:
+        """What a module was trained with, under what it fixes itself (:meth:`fixed_by`)."""
+        return cls.from_mapping(getattr(module, "trained_settings", None)).merged(cls.fixed_by(module))
 
     def to_dict(self) -> dict[str, Any]:
         """The known settings (``None`` left out)."""

@@ -194,11 +194,16 @@ def test_duplicate_ids_in_the_video_list(ckpt, synthetic_root, tmp_path, run):
     assert result.code == 2 and f"video_id {rows[0]['video_id']!r} already used on line 1" in result.err
 
 
-def test_a_broken_video_with_strict_names_the_file_and_leaves_no_gallery(ckpt, synthetic_root, tmp_path, run):
-    rows = synthetic_rows(synthetic_root)[:2]
+def _listing_with_a_broken_second_video(synthetic_root, tmp_path, count: int) -> tuple[list[dict], Path]:
+    """``count`` synthetic rows whose second video is 1,000 zero bytes (``broken.mp4``), and their listing."""
+    rows = synthetic_rows(synthetic_root)[:count]
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
     rows[1]["video"] = str(tmp_path / "broken.mp4")
-    listing = write_jsonl(tmp_path / "list.jsonl", rows)
+    return rows, write_jsonl(tmp_path / "list.jsonl", rows)
+
+
+def test_a_broken_video_with_strict_names_the_file_and_leaves_no_gallery(ckpt, synthetic_root, tmp_path, run):
+    rows, listing = _listing_with_a_broken_second_video(synthetic_root, tmp_path, 2)
     result = _index(run, ckpt, listing, tmp_path / "g.safetensors", "--video_root", synthetic_root,
                     "--outside_root", "allow", "--strict")
     assert result.code == 2 and "broken.mp4" in result.err and "Traceback" not in result.err
@@ -208,10 +213,7 @@ def test_a_broken_video_with_strict_names_the_file_and_leaves_no_gallery(ckpt, s
 
 
 def test_a_broken_video_is_skipped_and_listed_by_default(ckpt, synthetic_root, tmp_path, run):
-    rows = synthetic_rows(synthetic_root)[:3]
-    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 1000)
-    rows[1]["video"] = str(tmp_path / "broken.mp4")
-    listing = write_jsonl(tmp_path / "list.jsonl", rows)
+    rows, listing = _listing_with_a_broken_second_video(synthetic_root, tmp_path, 3)
     result = _index(run, ckpt, listing, tmp_path / "g.safetensors", "--video_root", synthetic_root,
                     "--outside_root", "allow")
     assert result.code == 0 and "Traceback" not in result.err

@@ -59,5 +59,6 @@ def main(argv: list[str] | None = None) -> None:
 
             items = list_videos(args.videos, args.video_root, args.format, format_options(args),
                                 args.outside_root)
-            items = [i for i in items if i.video_id in set(gallery.video_ids)]  # not the skipped ones
+            indexed = set(gallery.video_ids)
+            items = [i for i in items if i.video_id in indexed]  # not the skipped ones
             print(f"wrote {write_thumbnails(items, done, args.thumbnails, args.thumbnail_size)}")

@@ -32,7 +32,7 @@ from torch import nn
 from pig_lightning.atomic import write_json_atomic
 from pig_lightning.settings import DataSettings
 from pig_lightning.weights.checkpoint_file import sniff
-from pig_lightning.weights.hf_folder import check_output_folder, folder_in_place
+from pig_lightning.weights.hf_folder import check_output_folder, folder_in_place, verify_checksums
 
 FORMAT = "pig-lightning-model/1"
 CONFIG_NAME = "config.json"
@@ -172,8 +172,6 @@ def build_tower(tower_spec: dict[str, Any], tokenizer: str, fast: bool = True) -
 def read_model_folder(folder: str | Path) -> tuple[dict[str, Any], nn.Module, dict[str, torch.Tensor]]:
     """A model folder's checked ``config.json``, its tower (built, weights not yet loaded) and its
     tensors; :func:`pig_lightning.load_model` puts them together."""
-    from pig_lightning.weights.hf_folder import verify_checksums
-
     folder = Path(folder)
     spec = read_spec(folder)
     verify_checksums(folder)
