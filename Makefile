@@ -19,7 +19,7 @@ export HF_HUB_OFFLINE ?= 1
 DEMO_BASELINE ?= clipvip
 DEMO_EPOCHS ?= 6
 DEMO_SETTING ?= salient
-DEMO_DATA = --data.init_args.setting $(DEMO_SETTING) --data.init_args.root data/scene_videos_$(DEMO_SETTING)
+DEMO_DATA = --data.source.setting $(DEMO_SETTING) --data.source.root data/scene_videos_$(DEMO_SETTING)
 
 .PHONY: test-fast setup demo demo-scratch pretrained-clip test clean
 

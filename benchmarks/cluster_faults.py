@@ -19,8 +19,7 @@ from report import ROOT, machine, write_report
 
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import SMALL_SYNTHETIC  # noqa: E402
-from tests.test_cli import write_config  # noqa: E402
+from tests.helpers import SMALL_SYNTHETIC, write_config  # noqa: E402
 from tests.training.callbacks import read_records  # noqa: E402
 from tests.training.launch import kill_matching, torchrun_nodes  # noqa: E402
 from tests.training.runs import fit, pig_config  # noqa: E402
@@ -31,7 +30,7 @@ from pig_lightning.data.worlds.synthetic import make_synthetic  # noqa: E402
 def node_fault(tmp: Path, root: str, signal_name: str, *args: str) -> dict:
     """Rank 1 gets ``signal_name`` after step 2; seconds from then until node 0 has exited."""
     config = write_config(tmp, root, max_steps=6)
-    procs = torchrun_nodes(config, "--data.init_args.batch_size=4", *args,
+    procs = torchrun_nodes(config, "--data.batch_size=4", *args,
                            callbacks=(f"KillAt:step=2,rank=1,signal_name={signal_name}",))
     out0, _ = procs[0].communicate(timeout=600)
     exited = time.time()

@@ -37,9 +37,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 step "tiny bf16-mixed fit + test on CUDA"
 RUNS=$(mktemp -d)
 FIT=(fit --config conf/demo_pig.yaml --trainer.accelerator gpu --trainer.precision bf16-mixed
-     --trainer.max_epochs 1 --trainer.logger.init_args.save_dir "$RUNS" --data.init_args.root "$RUNS/synthetic"
-     --data.init_args.num_train 320 --data.init_args.num_val 40 --data.init_args.num_test 40
-     --data.init_args.num_workers 2 --trainer.enable_progress_bar false)
+     --trainer.max_epochs 1 --trainer.logger.init_args.save_dir "$RUNS" --data.source.root "$RUNS/synthetic"
+     --data.source.num_train 320 --data.source.num_val 40 --data.source.num_test 40
+     --data.num_workers 2 --trainer.enable_progress_bar false)
 timeout "$(left)" .venv-gpu/bin/pig-lightning "${FIT[@]}"
 step "the same with model.compile=true"
 timeout "$(left)" .venv-gpu/bin/pig-lightning "${FIT[@]}" --model.compile true

@@ -6,8 +6,8 @@
 The MSR-VTT-like videos of ``benchmarks/loader_throughput.py`` (320x240, 30 fps, 10-30 s,
 libx264 keyint 250) are listed ``--copies`` times each under distinct ids, written with
 ``pig-lightning optimize`` (``--frames_per_video`` uniform JPEG frames of 224 px), and read by
-the real training loaders of both data modules: ``VideoTextDataModule`` (mp4, ``ClipReader``)
-and ``StreamingVideoTextDataModule`` (litdata). Clips: 12 frames (jittered), 224x224, uint8,
+the real training loaders of ``VideoTextDataModule`` (mp4 with ``ClipReader``; optimized)
+over its two sources: ``AnnotationFiles`` and ``OptimizedDatasets`` (litdata). Clips: 12 frames (jittered), 224x224, uint8,
 captions tokenised by the CLIP tokenizer in the collator: the batches ``fit`` trains on.
 Loader batch 4; ``num_workers`` 0 (everything in the main process, one thread: the
 per-core rate) and 2. Rates are steady-state (the first batches are not timed), best of
@@ -32,7 +32,8 @@ from report import machine, write_report
 from pig_lightning.data.sources.annotations import VideoRecord, write_jsonl
 from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.data.optimized.optimize import optimize_dataset
-from pig_lightning.data.optimized.streaming import StreamingVideoTextDataModule
+from pig_lightning.data.optimized.streaming import OptimizedDatasets
+from pig_lightning.data.source import AnnotationFiles
 
 TOKENIZER = "assets/clip-tiny-scenes"
 NUM_FRAMES, SIZE, BATCH = 12, 224, 4
@@ -81,12 +82,13 @@ def main() -> None:
     common = dict(tokenizer=TOKENIZER, num_frames=NUM_FRAMES, image_size=SIZE, max_text_length=32, batch_size=BATCH)
 
     def mp4_loader(workers):
-        dm = VideoTextDataModule(video_root="/", train_annotations=str(annotations), num_workers=workers, **common)
+        dm = VideoTextDataModule(AnnotationFiles("/", train_annotations=str(annotations)), num_workers=workers,
+                                 **common)
         dm.setup("fit")
         return dm.train_dataloader()
 
     def optimized_loader(workers):
-        dm = StreamingVideoTextDataModule(train_dir=str(work / "optimized"), num_workers=workers, **common)
+        dm = VideoTextDataModule(OptimizedDatasets(train_dir=str(work / "optimized")), num_workers=workers, **common)
         dm.setup("fit")
         return dm.train_dataloader()
 

@@ -57,7 +57,7 @@ def fit(config: Path, save_dir: Path, epochs: int, *extra: str) -> tuple[Validat
     args = ["--config", str(config), f"--trainer.max_epochs={epochs}",
             f"--trainer.logger.init_args.save_dir={save_dir}", "--trainer.enable_progress_bar=false", *extra]
     # as pig_lightning.commands.train.run_cli, but not run, so the timer can be the last callback
-    cli = PigLightningCLI(RetrievalModule, VideoTextDataModule, subclass_mode_data=True,
+    cli = PigLightningCLI(RetrievalModule, VideoTextDataModule,
                           auto_configure_optimizers=False, seed_everything_default=42,
                           trainer_defaults=trainer_defaults(), save_config_kwargs={"overwrite": True}, args=args,
                           run=False)

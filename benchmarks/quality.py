@@ -49,9 +49,9 @@ def setting_key(setting: str, params: str | None) -> str:
 def data_arguments(key: str) -> list[str]:
     """The command-line arguments that put a run on a setting's data (its own folder)."""
     setting, _, params = key.partition("_")
-    out = ["--data.init_args.setting", setting, "--data.init_args.root", f"data/scene_videos_{key}"]
+    out = ["--data.source.setting", setting, "--data.source.root", f"data/scene_videos_{key}"]
     for name, value in SALIENT_PARAMS.get(params, {}).items():
-        out += [f"--data.init_args.{name}", str(value)]
+        out += [f"--data.source.{name}", str(value)]
     return out
 
 
@@ -103,7 +103,7 @@ def stage2(key: str, name: str, config: str, extra: list[str], seed: int) -> Non
     if path.is_file():
         return
     run_name = f"{key}/{name}_s{seed}"
-    common = ["--config", config, "--seed_everything", str(seed), "--data.init_args.seed", str(seed),
+    common = ["--config", config, "--seed_everything", str(seed), "--data.seed", str(seed),
               "--trainer.logger.init_args.save_dir", str(RUNS)] + data_arguments(key) + extra
     step0_seconds = run(cli() + ["validate"] + common + ["--trainer.logger.init_args.name", f"{run_name}_step0"],
                         RUNS / "logs" / f"{run_name}_step0.log")

@@ -3,6 +3,7 @@ checkpoint, synthetic-set rows, fake tower outputs. Test modules import from her
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import yaml
 
 from pig_lightning.commands.train import run_cli
 from pig_lightning.data.datamodule import VideoTextDataModule
+from pig_lightning.data.source import AnnotationFiles
 from pig_lightning.data.worlds.synthetic import SyntheticConfig
 from pig_lightning.models.proxy_backbone import ProxyOutput
 
@@ -78,19 +80,18 @@ def write_config(tmp_path: Path, synthetic_root: str, **trainer) -> Path:
             },
         },
         "data": {
-            "class_path": "pig_lightning.data.SyntheticVideoTextDataModule",
-            "init_args": {
+            "source": {"class_path": "pig_lightning.data.SyntheticVideos", "init_args": {
                 "root": synthetic_root,
                 "synthetic_seed": SMALL_SYNTHETIC.seed,
                 **{k: getattr(SMALL_SYNTHETIC, k) for k in ("num_train", "num_val", "num_test",
                                                             "captions_per_video", "frame_size", "frames_per_event")},
-                "num_frames": 4,
-                "image_size": 32,
-                "max_text_length": 20,
-                "batch_size": 8,
-                "eval_batch_size": 5,
-                "num_workers": 0,
-            },
+            }},
+            "num_frames": 4,
+            "image_size": 32,
+            "max_text_length": 20,
+            "batch_size": 8,
+            "eval_batch_size": 5,
+            "num_workers": 0,
         },
     }
     path = tmp_path / "config.yaml"
@@ -98,26 +99,30 @@ def write_config(tmp_path: Path, synthetic_root: str, **trainer) -> Path:
     return path
 
 
+#: the arguments that belong to the annotation-files source, not to the data module
+SOURCE_KEYS = frozenset(inspect.signature(AnnotationFiles).parameters)
+
+
+def split_source(source: dict, data: dict, overrides: dict) -> tuple[dict, dict]:
+    """``overrides`` sorted into the source's arguments and the data module's."""
+    for key, value in overrides.items():
+        (source if key in SOURCE_KEYS else data)[key] = value
+    return source, data
+
+
 def data_config(root: str, tokenizer_path: str, **overrides) -> dict:
-    return {
-        "class_path": "pig_lightning.data.VideoTextDataModule",
-        "init_args": {
-            "video_root": root,
-            "train_annotations": f"{root}/train.jsonl",
-            "test_annotations": f"{root}/val.jsonl",
-            "tokenizer": tokenizer_path,
-            "num_frames": 4,
-            "image_size": 32,
-            "max_text_length": 20,
-            "batch_size": 8,
-            "eval_batch_size": 5,
-            "num_workers": 0,
-            **overrides,
-        },
-    }
+    """The ``data`` config section over annotation files in ``root`` (train + val-as-test)."""
+    source, data = split_source(
+        {"video_root": root, "train_annotations": f"{root}/train.jsonl", "test_annotations": f"{root}/val.jsonl"},
+        {"tokenizer": tokenizer_path, "num_frames": 4, "image_size": 32, "max_text_length": 20, "batch_size": 8,
+         "eval_batch_size": 5, "num_workers": 0}, overrides)
+    return {"source": {"class_path": "pig_lightning.data.AnnotationFiles", "init_args": source}, **data}
 
 
-def run_config(folder: Path, root: str, tokenizer_path: str, clip_config: str | dict, **data) -> Path:
+def run_config(folder: Path, root: str, tokenizer_path: str, clip_config: str | dict, trainer: dict | None = None,
+               **data) -> Path:
+    """A mean-pooling run over the annotation files in ``root`` (2 steps, no validation, logs in
+    ``folder/runs/b``); ``trainer`` and ``data`` override the defaults."""
     config = {
         "seed_everything": 1,
         "trainer": {
@@ -125,6 +130,7 @@ def run_config(folder: Path, root: str, tokenizer_path: str, clip_config: str | 
             "enable_progress_bar": False, "enable_model_summary": False, "log_every_n_steps": 1,
             "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                        "init_args": {"save_dir": str(folder / "runs"), "name": "b", "default_hp_metric": False}},
+            **(trainer or {}),
         },
         "checkpoint": {"monitor": None},
         "model": {"lr": 1e-3, "tower": {
@@ -168,22 +174,14 @@ def fake_output(b=3, t=4, p=5, heads=2, dim=6, seed=0):
 
 
 def make_dm(root: str, **overrides) -> VideoTextDataModule:
-    kwargs = dict(
-        video_root=root,
-        train_annotations=f"{root}/train.jsonl",
-        val_annotations=f"{root}/val.jsonl",
-        test_annotations=f"{root}/test.jsonl",
-        tokenizer=f"{root}/tokenizer",
-        num_frames=4,
-        image_size=32,
-        max_text_length=20,
-        batch_size=8,
-        eval_batch_size=4,
-        num_workers=0,
-        seed=3,
-    )
-    kwargs.update(overrides)
-    return VideoTextDataModule(**kwargs)
+    """A data module over the annotation files and videos in ``root``; ``overrides`` go to the
+    source or the data module, whichever takes them."""
+    source, data = split_source(
+        {"video_root": root, "train_annotations": f"{root}/train.jsonl", "val_annotations": f"{root}/val.jsonl",
+         "test_annotations": f"{root}/test.jsonl"},
+        {"tokenizer": f"{root}/tokenizer", "num_frames": 4, "image_size": 32, "max_text_length": 20, "batch_size": 8,
+         "eval_batch_size": 4, "num_workers": 0, "seed": 3}, overrides)
+    return VideoTextDataModule(AnnotationFiles(**source), **data)
 
 
 BACKBONES = {"frame": "pig_lightning.models.FrameCLIPBackbone", "proxy": "pig_lightning.models.VideoProxyBackbone"}

@@ -26,7 +26,7 @@ def test_fit_writes_checkpoints_tensorboard_events_and_the_resolved_config(tmp_p
     assert "last.ckpt" in ckpts and any(n.startswith("best-epoch") for n in ckpts)
     assert list(run_dir.glob("events.out.tfevents.*"))
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert saved["model"]["lr"] == 1e-3 and saved["data"]["init_args"]["num_frames"] == 4
+    assert saved["model"]["lr"] == 1e-3 and saved["data"]["num_frames"] == 4
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -63,7 +63,7 @@ def test_print_config_round_trips(tmp_path, synthetic_root, capsys):
     with pytest.raises(SystemExit):
         run_cli(["fit", "--config", str(tmp_path / "printed.yaml"), "--print_config"])
     assert capsys.readouterr().out == printed
-    assert yaml.safe_load(printed)["data"]["init_args"]["num_frames"] == 4
+    assert yaml.safe_load(printed)["data"]["num_frames"] == 4
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -77,7 +77,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     [
         (["--model.lr_typo", "0.1"], None, "lr_typo"),
         ([], lambda c: c["model"].update(lrr=0.1), "lrr"),
-        ([], lambda c: c["data"]["init_args"].update(num_frames="many"), "num_frames"),
+        ([], lambda c: c["data"].update(num_frames="many"), "num_frames"),
     ],
 )
 def test_bad_config_keys_are_named(tmp_path, synthetic_root, extra, edit, expected):

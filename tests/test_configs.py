@@ -21,12 +21,12 @@ def test_there_are_demo_configs_for_each_tower():
 @pytest.mark.parametrize("config", DEMO_CONFIGS, ids=lambda p: p.stem)
 def test_demo_config_builds_and_trains_a_step(config, synthetic_root, tmp_path, monkeypatch):
     monkeypatch.chdir(CONF.parent)  # configs name conf/clip/tiny.json relative to the repository
-    small = [f"--data.init_args.{k}={getattr(SMALL_SYNTHETIC, k)}" for k in
+    small = [f"--data.source.{k}={getattr(SMALL_SYNTHETIC, k)}" for k in
              ("num_train", "num_val", "num_test", "captions_per_video", "frame_size", "frames_per_event")]
     cli = run_cli([
         "fit", "--config", str(config),
-        f"--data.init_args.root={synthetic_root}", f"--data.init_args.synthetic_seed={SMALL_SYNTHETIC.seed}", *small,
-        "--data.init_args.batch_size=8", "--data.init_args.eval_batch_size=10", "--data.init_args.num_workers=0",
+        f"--data.source.root={synthetic_root}", f"--data.source.synthetic_seed={SMALL_SYNTHETIC.seed}", *small,
+        "--data.batch_size=8", "--data.eval_batch_size=10", "--data.num_workers=0",
         "--trainer.limit_train_batches=1", "--trainer.max_epochs=1", "--trainer.limit_val_batches=1",
         "--trainer.enable_progress_bar=false", f"--trainer.logger.init_args.save_dir={tmp_path}",
         "--test_after_fit=false",
@@ -60,7 +60,7 @@ def test_recipe_config_parses_and_builds_with_a_tiny_backbone(config, tokenizer_
     capsys.readouterr()
     # 2. the model section builds, with the data's shared values, on a tiny random CLIP
     raw = yaml.safe_load(config.read_text())
-    data = raw["data"]["init_args"]
+    data = raw["data"]
     tower = raw["model"]["tower"]
     backbone = tower["init_args"]["backbone"]["init_args"]
     tiny = copy.deepcopy(TINY_CLIP)
@@ -89,7 +89,7 @@ def test_msrvtt_recipes_follow_the_release():
     pig, baseline, equal = _recipe("msrvtt"), _recipe("msrvtt_clipvip"), _recipe("msrvtt_clipvip_equal_budget")
     for recipe, devices, batch, lr, every in ((pig, 4, 32, 3e-6, 50), (baseline, 1, 32, 1e-6, 100),
                                               (equal, 4, 32, 3e-6, 50)):
-        assert recipe["trainer"]["devices"] * recipe["data"]["init_args"]["batch_size"] == devices * batch
+        assert recipe["trainer"]["devices"] * recipe["data"]["batch_size"] == devices * batch
         assert recipe["trainer"]["devices"] == devices and recipe["model"]["lr"] == lr
         assert recipe["trainer"]["val_check_interval"] == every and recipe["trainer"]["check_val_every_n_epoch"] is None
         assert recipe["model"]["gradient_scale"] == "horovod" and recipe["model"]["dsl"] is True
@@ -121,12 +121,12 @@ def test_validation_every_n_steps_across_epochs(synthetic_root, tmp_path, monkey
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     monkeypatch.chdir(CONF.parent)
-    small = [f"--data.init_args.{k}={getattr(SMALL_SYNTHETIC, k)}" for k in
+    small = [f"--data.source.{k}={getattr(SMALL_SYNTHETIC, k)}" for k in
              ("num_train", "num_val", "num_test", "captions_per_video", "frame_size", "frames_per_event")]
     cli = run_cli([
         "fit", "--config", str(CONF / "demo.yaml"),
-        f"--data.init_args.root={synthetic_root}", f"--data.init_args.synthetic_seed={SMALL_SYNTHETIC.seed}", *small,
-        "--data.init_args.batch_size=8", "--data.init_args.eval_batch_size=10", "--data.init_args.num_workers=0",
+        f"--data.source.root={synthetic_root}", f"--data.source.synthetic_seed={SMALL_SYNTHETIC.seed}", *small,
+        "--data.batch_size=8", "--data.eval_batch_size=10", "--data.num_workers=0",
         "--trainer.max_epochs=2", "--trainer.val_check_interval=2", "--trainer.check_val_every_n_epoch=null",
         "--trainer.num_sanity_val_steps=0", "--trainer.enable_progress_bar=false",
         f"--trainer.logger.init_args.save_dir={tmp_path}", "--test_after_fit=false",

@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 import torch
 
-from pig_lightning.data import VideoTextDataModule
+from pig_lightning.data import AnnotationFiles, VideoTextDataModule
 from pig_lightning.models import FrameCLIPBackbone, MeanPoolingTower, PIGTower, VideoProxyBackbone, XPoolTower
 from pig_lightning.module import RetrievalModule
 
@@ -41,7 +41,7 @@ def test_one_and_two_processes_agree(synthetic_root, tmp_path, tower_cls):
                             max_text_length=20)
     extra = {"num_selected": 4} if tower_cls is PIGTower else {}
     module = RetrievalModule(tower_cls(backbone, num_frames=3, **extra), dsl=True, write_reports=False)
-    dm = VideoTextDataModule(video_root=synthetic_root, val_annotations=subset(synthetic_root, tmp_path, 9),
+    dm = VideoTextDataModule(AnnotationFiles(synthetic_root, val_annotations=subset(synthetic_root, tmp_path, 9)),
                              tokenizer=f"{synthetic_root}/tokenizer", num_frames=3, image_size=32,
                              max_text_length=20, eval_batch_size=2, num_workers=0)
     one = validate(module, dm, 1)
@@ -72,7 +72,7 @@ def test_training_processes_see_disjoint_videos(synthetic_root, tmp_path):
     backbone = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=f"{synthetic_root}/tokenizer", image_size=32,
                                  max_text_length=20)
     module = RecordingModule(MeanPoolingTower(backbone, num_frames=2), write_reports=False, record_dir=str(tmp_path))
-    dm = VideoTextDataModule(video_root=synthetic_root, train_annotations=f"{synthetic_root}/train.jsonl",
+    dm = VideoTextDataModule(AnnotationFiles(synthetic_root, train_annotations=f"{synthetic_root}/train.jsonl"),
                              tokenizer=f"{synthetic_root}/tokenizer", num_frames=2, image_size=32,
                              max_text_length=20, batch_size=4, num_workers=0)
     trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=1, logger=False,

@@ -109,10 +109,10 @@ def test_exported_folder_is_a_backbone_source(meanp_ckpt, synthetic_root, tmp_pa
     config = write_config(tmp_path, synthetic_root, limit_val_batches=1)
     data = yaml.safe_load(config.read_text())
     data["model"]["tower"]["init_args"]["backbone"]["init_args"] = {"pretrained": str(out), "logit_scale_init": None}
-    init = data["data"]["init_args"]
-    data["data"] = {"class_path": "pig_lightning.data.VideoTextDataModule", "init_args": {
-        "video_root": synthetic_root, "val_annotations": f"{synthetic_root}/val.jsonl", "tokenizer": str(out),
-        **{k: init[k] for k in ("num_frames", "image_size", "max_text_length", "eval_batch_size", "num_workers")}}}
+    init = data["data"]
+    data["data"] = {"source": {"class_path": "pig_lightning.data.AnnotationFiles", "init_args": {
+        "video_root": synthetic_root, "val_annotations": f"{synthetic_root}/val.jsonl"}}, "tokenizer": str(out),
+        **{k: init[k] for k in ("num_frames", "image_size", "max_text_length", "eval_batch_size", "num_workers")}}
     config.write_text(yaml.safe_dump(data))
     cli = run_cli(["validate", "--config", str(config)])
     for name, value in cli.model.tower.backbone.clip.state_dict().items():

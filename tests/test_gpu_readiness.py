@@ -48,7 +48,7 @@ def test_every_tower_encodes_and_scores_videos_on_the_meta_device(tower_cls, bac
 
 @pytest.mark.slow  # processes
 def test_compile_option_trains_a_step_with_unchanged_weight_names(synthetic_root):
-    from pig_lightning.data import VideoTextDataModule
+    from pig_lightning.data import AnnotationFiles, VideoTextDataModule
 
     def module(compile):
         torch.manual_seed(0)
@@ -59,7 +59,7 @@ def test_compile_option_trains_a_step_with_unchanged_weight_names(synthetic_root
         return RetrievalModule(MeanPoolingTower(backbone, num_frames=4), lr=1e-3, write_reports=False,
                                compile=compile, compile_options={"backend": "aot_eager"})
 
-    dm = VideoTextDataModule(video_root=synthetic_root, train_annotations=f"{synthetic_root}/train.jsonl",
+    dm = VideoTextDataModule(AnnotationFiles(synthetic_root, train_annotations=f"{synthetic_root}/train.jsonl"),
                              tokenizer=f"{synthetic_root}/tokenizer", num_frames=4, image_size=32,
                              max_text_length=20, batch_size=8, num_workers=0)
     losses = {}

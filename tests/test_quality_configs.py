@@ -40,12 +40,12 @@ def video_root(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("tower", TOWERS)
 def test_quality_config_trains_a_step_from_the_shipped_clip(tower, video_root, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # the configs name assets/ and conf/ relative to the repository
-    sizes = [f"--data.init_args.{k}={getattr(VIDEOS, k)}" for k in
+    sizes = [f"--data.source.{k}={getattr(VIDEOS, k)}" for k in
              ("num_train", "num_val", "num_test", "frames_per_event", "frame_size")]
     cli = run_cli([
-        "fit", "--config", str(QUALITY / f"{tower}.yaml"), f"--data.init_args.root={video_root}",
-        f"--data.init_args.synthetic_seed={VIDEOS.seed}", *sizes, "--data.init_args.batch_size=4",
-        "--data.init_args.eval_batch_size=4", "--data.init_args.num_workers=0", "--trainer.limit_train_batches=1",
+        "fit", "--config", str(QUALITY / f"{tower}.yaml"), f"--data.source.root={video_root}",
+        f"--data.source.synthetic_seed={VIDEOS.seed}", *sizes, "--data.batch_size=4",
+        "--data.eval_batch_size=4", "--data.num_workers=0", "--trainer.limit_train_batches=1",
         "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
         f"--trainer.logger.init_args.save_dir={tmp_path}", "--test_after_fit=false",
     ])
@@ -57,9 +57,9 @@ def test_stage1_config_trains_a_step(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     images = make_scene_images(tmp_path / "images", SceneImagesConfig(num_train=16, num_val=4, seed=2), num_workers=1)
     cli = run_cli([
-        "fit", "--config", str(QUALITY / "pretrain_clip.yaml"), f"--data.init_args.root={images}",
-        "--data.init_args.num_train=16", "--data.init_args.num_val=4", "--data.init_args.synthetic_seed=2",
-        "--data.init_args.batch_size=8", "--data.init_args.num_workers=0", "--trainer.limit_train_batches=1",
+        "fit", "--config", str(QUALITY / "pretrain_clip.yaml"), f"--data.source.root={images}",
+        "--data.source.num_train=16", "--data.source.num_val=4", "--data.source.synthetic_seed=2",
+        "--data.batch_size=8", "--data.num_workers=0", "--trainer.limit_train_batches=1",
         "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
         f"--trainer.logger.init_args.save_dir={tmp_path}",
     ])

@@ -52,9 +52,10 @@ def stage1(tmp_path_factory) -> dict:
             "init_args": {"backbone": {"class_path": "pig_lightning.models.FrameCLIPBackbone",
                                        "init_args": {"config": str(ROOT / "conf/quality/clip.json"),
                                                      "logit_scale_init": 2.6593}}}}},
-        "data": {"class_path": "pig_lightning.data.SceneImagesDataModule", "init_args": {
-            "root": str(images), "num_train": IMAGES.num_train, "num_val": IMAGES.num_val, "synthetic_seed": IMAGES.seed,
-            "batch_size": 128, "num_workers": 0}},
+        "data": {"source": {"class_path": "pig_lightning.data.SceneImages", "init_args": {
+            "root": str(images), "num_train": IMAGES.num_train, "num_val": IMAGES.num_val, "synthetic_seed": IMAGES.seed}},
+            "num_frames": 1, "train_sampling": "uniform", "image_size": 32, "max_text_length": 24, "batch_size": 128,
+            "num_workers": 0},
     })
     exported = tmp / "clip"
     main(["export", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--output", str(exported)])
@@ -71,10 +72,11 @@ def _finetune(stage1: dict, name: str, backbone: dict, tower: str = "MeanPooling
         "model": {"lr": 2e-4, "weight_decay": 0.2, "warmup_ratio": 0.05, "tower": {
             "class_path": f"pig_lightning.models.{tower}",
             "init_args": {"backbone": backbone}}},
-        "data": {"class_path": "pig_lightning.data.SceneVideosDataModule", "init_args": {
-            "root": str(stage1["videos"]), "tokenizer": str(stage1["exported"]), "synthetic_seed": VIDEOS.seed,
-            **{k: getattr(VIDEOS, k) for k in ("num_train", "num_val", "num_test", "frames_per_event", "frame_size")},
-            "batch_size": 16, "eval_batch_size": 20, "num_workers": 0}},
+        "data": {"source": {"class_path": "pig_lightning.data.SceneVideos", "init_args": {
+            "root": str(stage1["videos"]), "synthetic_seed": VIDEOS.seed,
+            **{k: getattr(VIDEOS, k) for k in ("num_train", "num_val", "num_test", "frames_per_event", "frame_size")}}},
+            "tokenizer": str(stage1["exported"]), "num_frames": 8, "image_size": 32, "max_text_length": 24,
+            "batch_size": 16, "eval_batch_size": 20, "num_workers": 0},
     })
     return run
 

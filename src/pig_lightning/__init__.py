@@ -36,6 +36,7 @@ _PUBLIC = {
     "FrameCLIPBackbone": "pig_lightning.models.backbone",
     "VideoProxyBackbone": "pig_lightning.models.proxy_backbone",
     "VideoTextDataModule": "pig_lightning.data.datamodule",
+    "AnnotationFiles": "pig_lightning.data.source",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -22,8 +22,8 @@ def config(tmp_path, synthetic_root, tokenizer_dir, tiny_clip_config):
 
 @pytest.mark.parametrize("data, expected", [
     (dict(num_workers=-1), "data.num_workers must be >= 0 (0: load in the main process), got -1"),
-    (dict(outside_root="sometimes"), "data.outside_root must be one of ('warn', 'refuse', 'allow'), got 'sometimes'"),
-    (dict(video_root="/nonexistent/videos"), "video folder not found: /nonexistent/videos (data.video_root)"),
+    (dict(outside_root="sometimes"), "data.source.outside_root must be one of ('warn', 'refuse', 'allow'), got 'sometimes'"),
+    (dict(video_root="/nonexistent/videos"), "video folder not found: /nonexistent/videos (data.source.video_root)"),
     (dict(image_size=48), "the data's image_size (48) differs from the CLIP vision config's image_size (32)"),
     (dict(max_text_length=64), "max_text_length (64) exceeds the CLIP text tower's 32 positions"),
     (dict(tokenizer="/nonexistent/tok"), "tokenizer folder not found: /nonexistent/tok"),
@@ -68,7 +68,7 @@ def test_test_split_outside_the_root_is_refused_when_asked(config, ckpt, synthet
                   video_root=f"{synthetic_root}/videos")
     result = run("test", "--config", path, "--ckpt_path", ckpt)
     assert result.code == 2 and "5 of 5 video paths lie outside the video root" in result.err
-    assert "refused (data.outside_root=refuse)" in result.err
+    assert "refused (data.source.outside_root=refuse)" in result.err
 
 
 def test_a_config_key_typo_is_named(config, run):

@@ -5,13 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from pig_lightning.commands.train import run_cli
 from pig_lightning.data import ClipReader, VideoDecodeError, read_jsonl
 from pig_lightning.data.sources.annotations import VideoRecord, write_jsonl
 from pig_lightning.data.datasets import TrainVideoTextDataset
-from tests.helpers import TINY_CLIP
+from tests.helpers import TINY_CLIP, make_dm, run_config
 from tests.data.video_factory import write_bad_videos
 
 BAD_KINDS = ("missing", "zero", "garbage", "truncated", "audio-only")
@@ -78,25 +77,9 @@ def test_evaluation_never_skips(mixed_records, synthetic_root, tmp_path):
 
 
 def _fit_config(tmp_path: Path, synthetic_root: str, train: Path, policy: str) -> Path:
-    config = {
-        "seed_everything": 1,
-        "trainer": {
-            "accelerator": "cpu", "devices": 1, "max_epochs": 2, "num_sanity_val_steps": 0, "log_every_n_steps": 1,
-            "enable_progress_bar": False, "enable_model_summary": False, "limit_val_batches": 0,
-            "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                       "init_args": {"save_dir": str(tmp_path / "runs"), "name": "t", "default_hp_metric": False}},
-        },
-        "model": {"lr": 1e-3, "tower": {"class_path": "pig_lightning.models.MeanPoolingTower", "init_args": {
-            "backbone": {"class_path": "pig_lightning.models.FrameCLIPBackbone", "init_args": {"config": TINY_CLIP}}}}},
-        "data": {"class_path": "pig_lightning.data.VideoTextDataModule", "init_args": {
-            "video_root": synthetic_root, "train_annotations": str(train), "tokenizer": f"{synthetic_root}/tokenizer",
-            "num_frames": 4, "image_size": 32, "max_text_length": 20, "batch_size": 8, "num_workers": 0,
-            "on_decode_error": policy}},
-        "checkpoint": {"monitor": None},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    """Two epochs of mean pooling over ``train`` with the decode-error ``policy``."""
+    return run_config(tmp_path, synthetic_root, f"{synthetic_root}/tokenizer", TINY_CLIP,
+                      trainer={"max_steps": -1, "max_epochs": 2}, train_annotations=str(train), on_decode_error=policy)
 
 
 def test_fit_with_skip_counts_every_skipped_video_in_tensorboard(mixed_records, synthetic_root, tmp_path, caplog):
@@ -114,7 +97,7 @@ def test_fit_with_skip_counts_every_skipped_video_in_tensorboard(mixed_records, 
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(tmp_path / "runs" / "t" / "version_0"), size_guidance={"tensors": 0})
+    events = EventAccumulator(str(tmp_path / "runs" / "b" / "version_0"), size_guidance={"tensors": 0})
     events.Reload()
     logged = [e.value for e in events.Scalars("data/skipped_videos")]
     assert logged == [float(n) for n in expected]
@@ -130,14 +113,12 @@ def test_fit_with_raise_stops_and_names_the_file(mixed_records, synthetic_root, 
 
 
 def test_bad_settings_are_refused_with_the_key(synthetic_root):
-    from pig_lightning.data import VideoTextDataModule
-
-    with pytest.raises(ValueError, match="data.on_decode_error"):
-        VideoTextDataModule(video_root=synthetic_root, on_decode_error="ignore")
+    with pytest.raises(ValueError, match="data.source.on_decode_error"):
+        make_dm(synthetic_root, on_decode_error="ignore")
     with pytest.raises(ValueError, match="data.train_sampling"):
-        VideoTextDataModule(video_root=synthetic_root, train_sampling="random")
+        make_dm(synthetic_root, train_sampling="random")
     with pytest.raises(ValueError, match="resize must be one of"):
-        VideoTextDataModule(video_root=synthetic_root, resize="stretch")
+        make_dm(synthetic_root, resize="stretch")
 
 
 def test_a_bad_video_in_a_worker_process_reaches_the_user_with_its_name(mixed_records, synthetic_root):
@@ -174,6 +155,6 @@ def test_skips_are_summed_over_ddp_processes(mixed_records, synthetic_root, tmp_
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(tmp_path / "runs" / "t" / "version_0"))
+    events = EventAccumulator(str(tmp_path / "runs" / "b" / "version_0"))
     events.Reload()
     assert [e.value for e in events.Scalars("data/skipped_videos")] == [float(expected)]

@@ -102,7 +102,7 @@ def test_an_unreadable_annotation_file_exits_2(tmp_path, synthetic_root, capsys)
 
 
 def test_datamodule_warns_when_train_and_test_were_preprocessed_differently(synthetic_root, tmp_path, caplog):
-    from pig_lightning.data import VideoTextDataModule
+    from pig_lightning.data import AnnotationFiles, VideoTextDataModule
     from pig_lightning.data.video.preprocess import PreprocessSettings, preprocess_folder
 
     records = read_jsonl(Path(synthetic_root) / "train.jsonl")[:4]
@@ -116,11 +116,12 @@ def test_datamodule_warns_when_train_and_test_were_preprocessed_differently(synt
                     tmp_path / f"{split}.jsonl")
 
     def setup(test_file):
-        dm = VideoTextDataModule(video_root=str(tmp_path / "root"), train_annotations=str(tmp_path / "train.jsonl"),
-                                 test_annotations=str(test_file), tokenizer=f"{synthetic_root}/tokenizer",
-                                 num_frames=2, image_size=32, batch_size=2, num_workers=0)
+        files = AnnotationFiles(video_root=str(tmp_path / "root"), train_annotations=str(tmp_path / "train.jsonl"),
+                                test_annotations=str(test_file))
+        dm = VideoTextDataModule(files, tokenizer=f"{synthetic_root}/tokenizer", num_frames=2, image_size=32,
+                                 batch_size=2, num_workers=0)
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="pig_lightning.data.datamodule"):
+        with caplog.at_level(logging.WARNING, logger="pig_lightning.data"):
             dm.setup(None)
         return [r.getMessage() for r in caplog.records if "preprocessed differently" in r.getMessage()]
 

@@ -6,7 +6,7 @@ import torch
 
 from pig_lightning.data import (
     AnnotationError,
-    SyntheticVideoTextDataModule,
+    SyntheticVideos,
     VideoDecodeError,
     VideoTextDataModule,
     read_jsonl,
@@ -77,8 +77,10 @@ def test_eval_batches_carry_every_caption_once(synthetic_root):
 def test_synthetic_data_module_generates_its_set(tmp_path):
     cfg = {k: getattr(SMALL_SYNTHETIC, k) for k in ("num_train", "num_val", "num_test", "captions_per_video",
                                                     "frame_size", "frames_per_event")}
-    dm = SyntheticVideoTextDataModule(root=str(tmp_path / "syn"), synthetic_seed=SMALL_SYNTHETIC.seed, num_frames=4,
-                                      image_size=32, batch_size=8, **cfg)
+    dm = VideoTextDataModule(SyntheticVideos(root=str(tmp_path / "syn"), synthetic_seed=SMALL_SYNTHETIC.seed, **cfg),
+                             num_frames=4, image_size=32, batch_size=8)
+    assert not (tmp_path / "syn").exists()  # written by prepare_data (or when the tokenizer is asked for)
+    dm.prepare_data()
     assert (tmp_path / "syn" / "manifest.json").is_file()
     assert dm.tokenizer_source == str(tmp_path / "syn" / "tokenizer") and len(dm.tokenizer) > 100
 

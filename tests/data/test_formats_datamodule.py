@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pig_lightning.data import VideoTextDataModule
+from pig_lightning.data import AnnotationFiles, VideoTextDataModule
 from pig_lightning.data.sources.formats import read_annotations
 from tests.data.annotation_files import _activitynet_file, _didemo_file, _lsmdc_file, _msrvtt_data, _msvd_files, _vatex_file, _write
 
@@ -44,9 +44,10 @@ def test_each_format_trains_and_evaluates_through_the_datamodule(fmt, tmp_path, 
         (root / record.video).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, root / record.video)
     dm = VideoTextDataModule(
-        video_root=str(root), train_annotations=str(annotations), test_annotations=str(annotations),
+        AnnotationFiles(video_root=str(root), train_annotations=str(annotations), test_annotations=str(annotations),
+                        format=fmt, format_options=options),
         tokenizer=f"{synthetic_root}/tokenizer", num_frames=4, image_size=32, max_text_length=32,
-        batch_size=2, eval_batch_size=8, num_workers=0, format=fmt, format_options=options,
+        batch_size=2, eval_batch_size=8, num_workers=0,
     )
     dm.setup("fit")
     dm.setup("test")

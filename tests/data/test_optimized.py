@@ -22,7 +22,8 @@ from pig_lightning.data.optimized.optimize import PART_DONE, optimize_dataset  #
 from pig_lightning.data.optimized.optimized_format import MANIFEST, OptimizedDatasetError  # noqa: E402
 from pig_lightning.data.video.readers import ClipReader  # noqa: E402
 from pig_lightning.data.video.sampling import jittered_indices  # noqa: E402
-from pig_lightning.data.optimized.streaming import OptimizedSplit, StreamingVideoTextDataModule  # noqa: E402
+from pig_lightning.data.datamodule import VideoTextDataModule  # noqa: E402
+from pig_lightning.data.optimized.streaming import OptimizedDatasets, OptimizedSplit  # noqa: E402
 
 from tests.helpers import write_config
 
@@ -48,7 +49,7 @@ def test_the_dataset_is_complete_and_lists_every_video_in_annotation_order(optim
     assert manifest["complete"] and manifest["num_videos"] == len(records) == 24
     assert manifest["parts"] == 3 and all((optimized["train"] / f"part-0000{p}" / PART_DONE).exists() for p in range(3))
     assert manifest["bytes_per_video"] > 0
-    split = OptimizedSplit(str(optimized["train"]), "data.train_dir")
+    split = OptimizedSplit(str(optimized["train"]), "data.source.train_dir")
     assert [r.video_id for r in split.records] == [r.video_id for r in records]
     stream = split.stream()
     assert len(stream) == 24
@@ -60,7 +61,8 @@ def test_evaluation_frames_equal_the_mp4_path_up_to_jpeg(optimized, synthetic_ro
     """frames_per_video == num_frames: evaluation reads exactly the frames the mp4 path reads."""
     records = read_jsonl(f"{synthetic_root}/val.jsonl")
     mp4 = EvalVideoTextDataset(records, synthetic_root, ClipReader(32), num_frames=8)
-    dm = StreamingVideoTextDataModule(val_dir=str(optimized["val"]), tokenizer=f"{synthetic_root}/tokenizer", num_frames=8, image_size=32)
+    dm = VideoTextDataModule(OptimizedDatasets(val_dir=str(optimized["val"])), tokenizer=f"{synthetic_root}/tokenizer",
+                             num_frames=8, image_size=32)
     dm.setup("validate")
     streamed = dm._datasets["val"]
     assert len(streamed) == len(mp4) == 10 and streamed.num_texts == mp4.num_texts
@@ -74,7 +76,7 @@ def test_evaluation_frames_equal_the_mp4_path_up_to_jpeg(optimized, synthetic_ro
 
 
 def test_training_items_sample_from_seed_epoch_and_video(optimized):
-    split = OptimizedSplit(str(optimized["train"]), "data.train_dir")
+    split = OptimizedSplit(str(optimized["train"]), "data.source.train_dir")
     from pig_lightning.data.optimized.streaming import train_stream
 
     stream = train_stream(split, num_frames=4, seed=3, sampling="jittered", frame_positions="truncate")
@@ -92,15 +94,16 @@ def test_training_items_sample_from_seed_epoch_and_video(optimized):
 
 
 def test_a_run_with_other_frame_settings_is_refused_naming_both(optimized):
-    with pytest.raises(OptimizedDatasetError, match=r"data.train_dir.*image_size=32.*data.image_size=64"):
-        StreamingVideoTextDataModule(train_dir=str(optimized["train"]), tokenizer="unused", num_frames=4,
-                                     image_size=64)._split("train")
+    def setup(**settings):
+        VideoTextDataModule(OptimizedDatasets(train_dir=str(optimized["train"])), tokenizer="unused",
+                            **settings).setup("fit")
+
+    with pytest.raises(OptimizedDatasetError, match=r"data.source.train_dir.*image_size=32.*data.image_size=64"):
+        setup(num_frames=4, image_size=64)
     with pytest.raises(OptimizedDatasetError, match=r"stores 8 frames per video.*data.num_frames=12"):
-        StreamingVideoTextDataModule(train_dir=str(optimized["train"]), tokenizer="unused", num_frames=12,
-                                     image_size=32)._split("train")
+        setup(num_frames=12, image_size=32)
     with pytest.raises(OptimizedDatasetError, match=r"resize='squash'.*data.resize='crop'"):
-        StreamingVideoTextDataModule(train_dir=str(optimized["train"]), tokenizer="unused", num_frames=4,
-                                     image_size=32, resize="crop")._split("train")
+        setup(num_frames=4, image_size=32, resize="crop")
 
 
 def test_an_interrupted_optimize_is_refused_then_resumed_without_redoing_finished_parts(synthetic_root, tmp_path,
@@ -122,7 +125,7 @@ def test_an_interrupted_optimize_is_refused_then_resumed_without_redoing_finishe
     with pytest.raises(KeyboardInterrupt):
         optimize(synthetic_root, "train", out)
     with pytest.raises(OptimizedDatasetError, match="partly written.*1 of 3 parts.*same command again"):
-        OptimizedSplit(str(out), "data.train_dir")
+        OptimizedSplit(str(out), "data.source.train_dir")
     # other settings cannot finish it
     with pytest.raises(OptimizedDatasetError, match="started with frames_per_video=8.*frames_per_video=6"):
         optimize(synthetic_root, "train", out, frames_per_video=6)
@@ -130,7 +133,7 @@ def test_an_interrupted_optimize_is_refused_then_resumed_without_redoing_finishe
     summary = optimize(synthetic_root, "train", out)
     assert calls == ["part-00000", "part-00001", "part-00001", "part-00002"]  # part 0 not written again
     assert summary["complete"] and summary["written_now"] == 14
-    split = OptimizedSplit(str(out), "data.train_dir")
+    split = OptimizedSplit(str(out), "data.source.train_dir")
     assert [int(split.stream()[i]["record_index"]) for i in range(24)] == list(range(24))
     assert optimize(synthetic_root, "train", out)["written_now"] == 0  # complete: nothing to do
 
@@ -170,8 +173,8 @@ def _shares(rank: int, world: int, location: str, port: int, queue) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        dm = StreamingVideoTextDataModule(train_dir=location, tokenizer=os.environ["PIG_TEST_TOKENIZER"], num_frames=4,
-                                          image_size=32, batch_size=4, num_workers=0)
+        dm = VideoTextDataModule(OptimizedDatasets(train_dir=location), tokenizer=os.environ["PIG_TEST_TOKENIZER"],
+                                 num_frames=4, image_size=32, batch_size=4, num_workers=0)
         dm.setup("fit")
         seen = [int(i) for batch in dm.train_dataloader() for i in batch["video_index"]]
         queue.put((rank, seen))
@@ -206,9 +209,9 @@ def test_two_ranks_read_disjoint_shares_streamed_through_a_cache(optimized, tmp_
 def test_fit_and_test_from_optimized_datasets(tmp_path, synthetic_root, optimized, tokenizer_dir):
     test_dir = optimized["val"]  # the tiny set's val split stands in for test
     config = write_config(tmp_path, synthetic_root)
-    cli = run_cli(["fit", "--config", str(config), "--data", "pig_lightning.data.optimized.streaming.StreamingVideoTextDataModule",
-                   "--data.train_dir", str(optimized["train"]), "--data.val_dir", str(optimized["val"]),
-                   "--data.test_dir", str(test_dir), "--data.tokenizer", f"{synthetic_root}/tokenizer",
+    cli = run_cli(["fit", "--config", str(config), "--data.source", "pig_lightning.data.OptimizedDatasets",
+                   "--data.source.train_dir", str(optimized["train"]), "--data.source.val_dir", str(optimized["val"]),
+                   "--data.source.test_dir", str(test_dir), "--data.tokenizer", f"{synthetic_root}/tokenizer",
                    "--data.num_frames", "4", "--data.image_size", "32", "--data.max_text_length", "20",
                    "--data.batch_size", "8", "--data.eval_batch_size", "5", "--data.num_workers", "1",
                    "--trainer.max_steps", "4"])
@@ -229,8 +232,8 @@ def test_fit_and_test_from_optimized_datasets(tmp_path, synthetic_root, optimize
 def _stream_fit(tmp_path, synthetic_root, optimized, *args):
     tmp_path.mkdir(exist_ok=True)
     config = write_config(tmp_path, synthetic_root)
-    return run_cli(["fit", "--config", str(config), "--data", "pig_lightning.data.optimized.streaming.StreamingVideoTextDataModule",
-                    "--data.train_dir", str(optimized["train"]), "--data.val_dir", str(optimized["val"]),
+    return run_cli(["fit", "--config", str(config), "--data.source", "pig_lightning.data.OptimizedDatasets",
+                    "--data.source.train_dir", str(optimized["train"]), "--data.source.val_dir", str(optimized["val"]),
                     "--data.tokenizer", f"{synthetic_root}/tokenizer", "--data.num_frames", "4",
                     "--data.image_size", "32", "--data.max_text_length", "20", "--data.batch_size", "8",
                     "--data.eval_batch_size", "5", "--data.num_workers", "0",
@@ -261,8 +264,8 @@ def test_two_torchrun_nodes_train_from_an_optimized_dataset(tmp_path, synthetic_
     from tests.training.launch import wait
 
     config = write_config(tmp_path, synthetic_root, max_steps=4, val_check_interval=3)
-    procs = torchrun_nodes(config, "--data=pig_lightning.data.optimized.streaming.StreamingVideoTextDataModule",
-                           f"--data.train_dir={optimized['train']}", f"--data.val_dir={optimized['val']}",
+    procs = torchrun_nodes(config, "--data.source=pig_lightning.data.OptimizedDatasets",
+                           f"--data.source.train_dir={optimized['train']}", f"--data.source.val_dir={optimized['val']}",
                            f"--data.tokenizer={synthetic_root}/tokenizer", "--data.num_frames=4",
                            "--data.image_size=32", "--data.max_text_length=20", "--data.batch_size=4",
                            "--data.eval_batch_size=5", "--data.num_workers=0",
@@ -285,14 +288,14 @@ def test_a_remote_dataset_is_read_fresh_and_an_unfinished_one_is_refused_by_name
     manifest = json.loads((out / MANIFEST).read_text())
     (out / MANIFEST).write_text(json.dumps({**manifest, "complete": False, "parts_done": 0}))
     (out / "records.jsonl").unlink()  # as while optimize is still writing
-    with pytest.raises(OptimizedDatasetError, match=r"data.val_dir: .*partly written.*0 of 1 parts"):
-        OptimizedSplit(f"local:{out}", "data.val_dir", cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(OptimizedDatasetError, match=r"data.source.val_dir: .*partly written.*0 of 1 parts"):
+        OptimizedSplit(f"local:{out}", "data.source.val_dir", cache_dir=str(tmp_path / "cache"))
     shutil.rmtree(out)
     shutil.copytree(optimized["val"], out)  # finished since
-    split = OptimizedSplit(f"local:{out}", "data.val_dir", cache_dir=str(tmp_path / "cache"))
+    split = OptimizedSplit(f"local:{out}", "data.source.val_dir", cache_dir=str(tmp_path / "cache"))
     assert [r.video_id for r in split.records] == [r.video_id for r in read_jsonl(f"{synthetic_root}/val.jsonl")]
     records = (out / "records.jsonl").read_text().replace('"captions": ["', '"captions": ["edited ', 1)
     (out / "records.jsonl").write_text(records)  # records that are not the ones the manifest describes
     with pytest.raises(OptimizedDatasetError, match="records.jsonl does not match its manifest"):
-        OptimizedSplit(f"local:{out}", "data.val_dir", cache_dir=str(tmp_path / "cache"))
+        OptimizedSplit(f"local:{out}", "data.source.val_dir", cache_dir=str(tmp_path / "cache"))
     assert not any((tmp_path / "cache").glob("pig_optimized_meta_*"))  # the private copies are removed

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pig_lightning.data import SceneVideosDataModule
+from pig_lightning.data import SceneVideos, VideoTextDataModule
 from pig_lightning.data.worlds.scene_plans import SceneVideosConfig, caption_agreement, plan_videos
 from pig_lightning.data.worlds.scenes import COLOURS, render_planned
 
@@ -97,13 +97,15 @@ def test_out_of_range_settings_are_refused_before_any_video_is_written(tmp_path,
         SceneVideosConfig(**changes)
     root = tmp_path / "videos"
     with pytest.raises(ValueError, match=message):
-        SceneVideosDataModule(root=str(root), **changes)
+        VideoTextDataModule(SceneVideos(root=str(root), **changes), num_frames=8, image_size=32)
     assert not root.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_a_salient_set_is_written_and_read(tmp_path):
-    module = SceneVideosDataModule(root=str(tmp_path / "salient"), setting="salient", num_train=8, num_val=4,
-                                   num_test=4, frames_per_event=3, frame_size=32, batch_size=4, num_workers=0)
+    source = SceneVideos(root=str(tmp_path / "salient"), setting="salient", num_train=8, num_val=4, num_test=4,
+                         frames_per_event=3, frame_size=32)
+    module = VideoTextDataModule(source, num_frames=8, image_size=32, max_text_length=24, batch_size=4,
+                                 num_workers=0)
     module.setup("fit")
     batch = next(iter(module.train_dataloader()))
     assert batch["frames"].shape == (4, 8, 32, 32, 3)
@@ -117,7 +119,7 @@ def test_every_caption_fits_the_quality_recipes_text_length():
     from pig_lightning.weights.hf_folder import load_tokenizer
 
     root = Path(__file__).resolve().parents[2]
-    limit = yaml.safe_load((root / "conf/quality/pig.yaml").read_text())["data"]["init_args"]["max_text_length"]
+    limit = yaml.safe_load((root / "conf/quality/pig.yaml").read_text())["data"]["max_text_length"]
     tokenizer = load_tokenizer(str(root / "assets/clip-tiny-scenes"))
     longest = max(len(tokenizer(c)["input_ids"]) for plan in PLANS.values() for r in plan for c in r["captions"])
     assert longest <= limit, (longest, limit)

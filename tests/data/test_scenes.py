@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pig_lightning.data import SceneImagesDataModule, SceneVideosDataModule
+from pig_lightning.data import SceneImages, SceneVideos, VideoTextDataModule
 from pig_lightning.data.sources.annotations import read_jsonl
 from pig_lightning.data.worlds.encoding import decode_yuv420p, rgb_to_yuv420p
 from pig_lightning.data.video.readers import load_frames
@@ -149,13 +149,15 @@ def test_other_parameters_are_refused_naming_the_key(video_root):
 
 
 def test_data_modules_give_batches_of_the_right_shape(tmp_path, image_root, video_root):
-    videos = SceneVideosDataModule(root=str(video_root), num_train=12, num_val=6, num_test=10, frames_per_event=4,
-                                   frame_size=32, synthetic_seed=3, batch_size=4, num_workers=0)
+    videos = VideoTextDataModule(SceneVideos(root=str(video_root), num_train=12, num_val=6, num_test=10,
+                                             frames_per_event=4, frame_size=32, synthetic_seed=3),
+                                 num_frames=8, image_size=32, max_text_length=24, batch_size=4, num_workers=0)
     videos.setup("fit")
     batch = next(iter(videos.train_dataloader()))
     assert batch["frames"].shape == (4, 8, 32, 32, 3)
-    images = SceneImagesDataModule(root=str(image_root), num_train=40, num_val=8, synthetic_seed=3, batch_size=8,
-                                   num_workers=0)
+    images = VideoTextDataModule(SceneImages(root=str(image_root), num_train=40, num_val=8, synthetic_seed=3),
+                                 num_frames=1, image_size=32, max_text_length=24, batch_size=8, num_workers=0,
+                                 train_sampling="uniform")
     images.setup("fit")
     batch = next(iter(images.train_dataloader()))
     assert images.num_frames == 1 and batch["frames"].shape == (8, 1, 32, 32, 3)

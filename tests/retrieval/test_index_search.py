@@ -72,10 +72,10 @@ def test_gallery_embeddings_equal_encode_videos(trained, synthetic_root, tmp_pat
     ckpt, _ = trained
     path = build_index(ckpt, Path(synthetic_root) / "val.jsonl", tmp_path / "v.safetensors", num_workers=0,
                        dtype="float32", progress=False)
-    from pig_lightning.data import VideoTextDataModule
+    from pig_lightning.data import AnnotationFiles, VideoTextDataModule
 
     retriever = Retriever(path, ckpt)
-    dm = VideoTextDataModule(video_root=synthetic_root, val_annotations=f"{synthetic_root}/val.jsonl",
+    dm = VideoTextDataModule(AnnotationFiles(synthetic_root, val_annotations=f"{synthetic_root}/val.jsonl"),
                              tokenizer=f"{synthetic_root}/tokenizer", num_frames=4, image_size=32,
                              max_text_length=20, eval_batch_size=10, num_workers=0)
     dm.setup("validate")

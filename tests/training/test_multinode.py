@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 def test_two_nodes_train_together(tmp_path, synthetic_root):
     config = write_config(tmp_path, synthetic_root, max_steps=6, val_check_interval=3)
-    procs = torchrun_nodes(config, "--data.init_args.batch_size=4", "--test_after_fit=true",
+    procs = torchrun_nodes(config, "--data.batch_size=4", "--test_after_fit=true",
                            callbacks=(f"RecordRun:path={tmp_path}/record",))
     for code, out, _ in wait(procs, timeout=240):
         assert code == 0, out[-3000:]
@@ -48,7 +48,7 @@ def test_a_dead_node_ends_the_other_promptly(tmp_path, synthetic_root):
     """Rank 1 is killed at step 2: rank 0 fails its next collective ('connection closed by peer')
     and exits with the one-line error instead of waiting."""
     config = write_config(tmp_path, synthetic_root, max_steps=6)
-    procs = torchrun_nodes(config, "--data.init_args.batch_size=4", callbacks=("KillAt:step=2,rank=1",))
+    procs = torchrun_nodes(config, "--data.batch_size=4", callbacks=("KillAt:step=2,rank=1",))
     (code0, out0, t0), (code1, _, _) = wait(procs, timeout=120)
     assert code0 != 0 and code1 != 0
     assert "pig-lightning fit: error:" in out0
@@ -60,7 +60,7 @@ def test_a_frozen_node_ends_the_other_after_the_configured_timeout(tmp_path, syn
     """Rank 1 stops (SIGSTOP: alive, silent, as a hung host). Rank 0 gives up after the process
     group's timeout, set with the strategy (``--trainer.strategy.timeout``), not gloo's 30 minutes."""
     config = write_config(tmp_path, synthetic_root, max_steps=6)
-    procs = torchrun_nodes(config, "--data.init_args.batch_size=4",
+    procs = torchrun_nodes(config, "--data.batch_size=4",
                            "--trainer.strategy=lightning.pytorch.strategies.DDPStrategy",
                            "--trainer.strategy.timeout=0:00:15", callbacks=("KillAt:step=2,rank=1,signal_name=SIGSTOP",))
     try:
@@ -77,7 +77,7 @@ def test_a_nan_on_one_node_is_skipped_by_both(tmp_path, synthetic_root):
     """``model.on_nonfinite_loss: skip`` under DDP: rank 1's batch of step 1 is poisoned; both ranks
     learn it (one all-reduced flag), both skip, and both end with the same weights."""
     config = write_config(tmp_path, synthetic_root, max_steps=4, val_check_interval=None, check_val_every_n_epoch=1)
-    procs = torchrun_nodes(config, "--data.init_args.batch_size=4", "--model.on_nonfinite_loss=skip",
+    procs = torchrun_nodes(config, "--data.batch_size=4", "--model.on_nonfinite_loss=skip",
                            callbacks=("PoisonBatch:step=1,rank=1", f"RecordRun:path={tmp_path}/record"))
     for code, out, _ in wait(procs, timeout=240):
         assert code == 0, out[-3000:]
@@ -88,7 +88,7 @@ def test_a_nan_on_one_node_is_skipped_by_both(tmp_path, synthetic_root):
 
 def test_nodes_and_devices_that_do_not_match_the_launcher_are_refused(tmp_path, synthetic_root):
     config = write_config(tmp_path, synthetic_root, max_steps=2)
-    procs = torchrun_nodes(config, "--data.init_args.batch_size=4", "--trainer.num_nodes=1")  # 2 launched
+    procs = torchrun_nodes(config, "--data.batch_size=4", "--trainer.num_nodes=1")  # 2 launched
     for code, out, seconds in wait(procs, timeout=120):
         assert code != 0 and seconds < 100
         assert ("pig-lightning fit: error: You set `devices=1` and `num_nodes=1` in Lightning, but the product "

@@ -160,7 +160,6 @@ def run_cli(args: list[str] | None = None) -> PigLightningCLI:
     return PigLightningCLI(
         RetrievalModule,
         VideoTextDataModule,
-        subclass_mode_data=True,
         auto_configure_optimizers=False,
         seed_everything_default=42,
         trainer_defaults=trainer_defaults(),

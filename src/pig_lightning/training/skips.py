@@ -1,6 +1,6 @@
 """Count and report training videos skipped because they could not be decoded.
 
-With ``data.on_decode_error: skip`` the training dataset replaces an unreadable video by another
+With ``data.source.on_decode_error: skip`` the training dataset replaces an unreadable video by another
 and records ``(file, reason)`` in the batch (``batch["decode_skips"]``). This callback makes the
 event visible: ``data/skipped_videos`` (per epoch, summed over processes) in TensorBoard, the
 file names as TensorBoard text and a console warning at the end of every epoch that had any

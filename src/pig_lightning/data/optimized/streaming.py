@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from pig_lightning.data.sources.annotations import read_jsonl
-from pig_lightning.data.datamodule import VideoTextDataModule
 from pig_lightning.data.datasets import EvalVideoTextDataset
+from pig_lightning.data.source import VideoSource
 from pig_lightning.data.optimized.optimized_format import (
     MANIFEST,
     RECORDS,
@@ -193,8 +193,8 @@ class StreamingEvalDataset(EvalVideoTextDataset):
         return item
 
 
-class StreamingVideoTextDataModule(VideoTextDataModule):
-    """Training and evaluation from optimized datasets written by ``pig-lightning optimize``.
+class OptimizedDatasets(VideoSource):
+    """Datasets written by ``pig-lightning optimize``, one per split; training streams with litdata.
 
     Args:
         train_dir, val_dir, test_dir, predict_dir: optimized datasets (local folders, or
@@ -202,11 +202,13 @@ class StreamingVideoTextDataModule(VideoTextDataModule):
         cache_dir: where streamed chunks are cached (default: litdata's).
         max_cache_size: bound of that cache (e.g. ``"50GB"``).
 
-    The other arguments are :class:`VideoTextDataModule`'s. ``image_size``, ``resize``,
-    ``interpolation`` and ``frame_positions`` must be those the datasets were written with,
-    and ``num_frames`` at most their ``frames_per_video`` (checked, the error names both).
-    Videos were decoded when optimizing: ``on_decode_error`` does not apply.
+    The data module's ``image_size``, ``resize``, ``interpolation`` and ``frame_positions`` must
+    be those the datasets were written with, and its ``num_frames`` at most their
+    ``frames_per_video`` (checked when a split is opened, the error names both). Videos were
+    decoded when optimizing: there is no decoding policy here.
     """
+
+    TRAIN_KEY = "data.source.train_dir"
 
     def __init__(
         self,
@@ -214,66 +216,38 @@ class StreamingVideoTextDataModule(VideoTextDataModule):
         val_dir: str | None = None,
         test_dir: str | None = None,
         predict_dir: str | None = None,
-        tokenizer: str = "openai/clip-vit-base-patch32",
-        num_frames: int = 12,
-        image_size: int = 224,
-        max_text_length: int = 32,
-        batch_size: int = 32,
-        eval_batch_size: int = 16,
-        num_workers: int = 4,
-        seed: int = 42,
-        interpolation: str = "BICUBIC",
-        resize: str = "squash",
-        train_sampling: str = "jittered",
-        frame_positions: str = "truncate",
         cache_dir: str | None = None,
         max_cache_size: str | None = None,
     ):
-        super().__init__(video_root=".", tokenizer=tokenizer, num_frames=num_frames, image_size=image_size,
-                         max_text_length=max_text_length, batch_size=batch_size, eval_batch_size=eval_batch_size,
-                         num_workers=num_workers, seed=seed, interpolation=interpolation, resize=resize,
-                         train_sampling=train_sampling, frame_positions=frame_positions)
-        # the parent's per-split sources (selects_on_test compares them): here dataset locations
-        self.annotations = {"train": train_dir, "val": val_dir, "test": test_dir, "predict": predict_dir or test_dir}
+        self.locations = {"train": train_dir, "val": val_dir, "test": test_dir, "predict": predict_dir or test_dir}
         self.cache_dir = cache_dir
         self.max_cache_size = max_cache_size
         self._splits: dict[str, OptimizedSplit] = {}
 
-    def _split(self, split: str) -> OptimizedSplit:
+    def location(self, split: str) -> str | None:
+        return self.locations[split]
+
+    def split(self, split: str, data) -> OptimizedSplit:
+        """The opened dataset of ``split``, checked against the data module's settings."""
         if split not in self._splits:
-            location = self.annotations[split]
+            location = self.locations[split]
             if location is None:
-                raise ValueError(f"no {split} dataset is configured (data.{split}_dir)")
-            opened = OptimizedSplit(location, f"data.{split}_dir", self.cache_dir)
-            opened.check(num_frames=self.num_frames, image_size=self.image_size, resize=self.resize,
-                         interpolation=self.interpolation, frame_positions=self.frame_positions)
+                raise ValueError(f"no {split} dataset is configured (data.source.{split}_dir)")
+            opened = OptimizedSplit(location, f"data.source.{split}_dir", self.cache_dir)
+            opened.check(num_frames=data.num_frames, image_size=data.image_size, resize=data.resize,
+                         interpolation=data.interpolation, frame_positions=data.frame_positions)
             self._splits[split] = opened
         return self._splits[split]
 
-    def setup(self, stage: str | None = None) -> None:
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
-        for split in wanted.get(stage, ("train", "val", "test")) if stage else ("train", "val", "test"):
-            if split in self._datasets or self.annotations[split] is None:
-                continue
-            opened = self._split(split)
-            self._report_truncation(split, opened.records)
-            if split == "train":
-                self._datasets[split] = opened  # the stream is built per loader (it carries the epoch)
-            else:
-                self._datasets[split] = StreamingEvalDataset(opened, self.num_frames, self.frame_positions)
-            log.info("%s: %d videos from the optimized dataset %s", split, len(opened.records), opened.location)
-        if stage == "fit" and "train" not in self._datasets:
-            raise ValueError("fit needs data.train_dir")
+    def open(self, split: str, data):
+        opened = self.split(split, data)
+        if split == "train":
+            return opened  # the stream is built per loader (it carries the epoch)
+        return StreamingEvalDataset(opened, data.num_frames, data.frame_positions)
 
-    def train_dataloader(self):
-        split = self._datasets["train"]
-        world, _ = self._world()
-        if len(split.records) < self.batch_size * world:
-            raise ValueError(f"the training set has {len(split.records)} videos, fewer than one global batch "
-                             f"({self.batch_size} x {world} processes)")
-        dataset = train_stream(split, self.num_frames, self.seed, self.train_sampling, self.frame_positions,
-                               self.max_cache_size)
+    def train_loader(self, dataset: OptimizedSplit, data):
+        stream = train_stream(dataset, data.num_frames, data.seed, data.train_sampling, data.frame_positions,
+                              self.max_cache_size)
         return litdata_module().StreamingDataLoader(
-            dataset, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=self._collator(),
-            drop_last=True, pin_memory=self._pin_memory(), persistent_workers=self.num_workers > 0)
-
+            stream, batch_size=data.batch_size, num_workers=data.num_workers, collate_fn=data.collator(),
+            drop_last=True, pin_memory=data.pin_memory(), persistent_workers=data.num_workers > 0)
