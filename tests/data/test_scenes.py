@@ -161,3 +161,11 @@ def test_data_modules_give_batches_of_the_right_shape(tmp_path, image_root, vide
     images.setup("fit")
     batch = next(iter(images.train_dataloader()))
     assert images.num_frames == 1 and batch["frames"].shape == (8, 1, 32, 32, 3)
+
+
+def test_data_module_settings_a_source_cannot_serve_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="data.num_frames must be 1 for SceneImages"):
+        VideoTextDataModule(SceneImages(root=str(tmp_path / "images")), num_frames=8, image_size=32)
+    with pytest.raises(TypeError, match="data.source must be a VideoSource"):
+        VideoTextDataModule({"video_root": str(tmp_path)}, num_frames=8)
+    assert list(tmp_path.iterdir()) == []
