@@ -80,15 +80,20 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         ([], lambda c: c["data"].update(num_frames="many"), "num_frames"),
     ],
 )
-def test_bad_config_keys_are_named(tmp_path, synthetic_root, extra, edit, expected):
+def test_bad_config_keys_are_named(tmp_path, synthetic_root, extra, edit, expected, capsys):
+    """In this process, through the command's entry point (``python -m pig_lightning`` is run by
+    the make-synthetic test below)."""
+    from pig_lightning.cli import main
+
     config = write_config(tmp_path, synthetic_root)
     if edit:
         data = yaml.safe_load(config.read_text())
         edit(data)
         config.write_text(yaml.safe_dump(data))
-    result = _cli("fit", "--config", str(config), *extra, cwd=tmp_path)
-    assert result.returncode != 0
-    assert expected in result.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), *extra])
+    assert exit_info.value.code not in (0, None)
+    assert expected in capsys.readouterr().err
 
 
 def test_make_synthetic_subcommand(tmp_path):

@@ -20,11 +20,12 @@ pytestmark = pytest.mark.slow  # trains or launches processes
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, synthetic_root):
     """A checkpoint of a tiny model trained here until it tells the 24 training videos apart
-    (400 steps, ~20 s on 2 cores: top-5 retrieval of the training captions ~0.96, chance 0.21)."""
+    (400 steps: top-5 retrieval of the training captions 0.99, top-1 0.43, chance 0.21 / 0.04).
+    One loader worker decodes while the main process trains (the same batches; ~15 % faster)."""
     tmp = tmp_path_factory.mktemp("trained")
     config = write_config(tmp, synthetic_root, max_steps=400, val_check_interval=None, limit_val_batches=0)
     run_cli(["fit", "--config", str(config), "--checkpoint.monitor", "null", "--model.lr", "1.5e-3",
-             "--model.weight_decay", "0.0", "--model.warmup_ratio", "0.0"])
+             "--model.weight_decay", "0.0", "--model.warmup_ratio", "0.0", "--data.num_workers", "1"])
     ckpt = next((tmp / "runs").rglob("last.ckpt"))
     return ckpt, tmp
 
