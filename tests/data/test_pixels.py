@@ -36,6 +36,21 @@ def test_denormalise_gives_back_the_decoded_pixels():
     assert torch.equal(clip_denormalise(clip_normalise(raw)), raw)
 
 
+def test_the_constants_are_made_once_per_device_not_per_batch(monkeypatch):
+    """Building mean/std per batch copies them from the host at every step (blocking on a GPU)."""
+    from pig_lightning.data.video import transforms
+
+    transforms._constants.cache_clear()
+    made = []
+    real = torch.tensor
+    monkeypatch.setattr(transforms.torch, "tensor", lambda *a, **k: made.append(k.get("device")) or real(*a, **k))
+    first = clip_normalise(torch.from_numpy(clips(seed=1)))
+    for seed in (2, 3, 4):
+        clip_denormalise(clip_normalise(torch.from_numpy(clips(seed=seed))))
+    assert len(made) == 2  # mean and std, once
+    assert torch.equal(first, torch.stack([reference_float_path(c) for c in clips(seed=1)]))
+
+
 def test_conversion_refuses_anything_but_uint8_channels_last():
     with pytest.raises(ValueError, match="uint8"):
         clip_normalise(torch.zeros(2, 4, 16, 16, 3))

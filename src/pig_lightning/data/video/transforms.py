@@ -10,12 +10,23 @@ of :class:`~pig_lightning.module.RetrievalModule` when given uint8 frames.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
 # CLIP's normalisation constants (the image processor of every OpenAI CLIP checkpoint).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@functools.lru_cache(maxsize=None)
+def _constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP's mean and std as ``float32 [3, 1, 1]`` on ``device``, made once per device: building
+    them per batch would copy them from the host (a blocking copy on a GPU) at every step."""
+    mean = torch.tensor(CLIP_MEAN, dtype=torch.float32, device=device).view(3, 1, 1)
+    std = torch.tensor(CLIP_STD, dtype=torch.float32, device=device).view(3, 1, 1)
+    return mean, std
 
 
 def clip_normalise(frames: torch.Tensor) -> torch.Tensor:
@@ -25,15 +36,13 @@ def clip_normalise(frames: torch.Tensor) -> torch.Tensor:
         shape = tuple(frames.shape) if hasattr(frames, "shape") else type(frames).__name__
         raise ValueError(f"expected uint8 frames [..., H, W, 3], got {shape} {getattr(frames, 'dtype', '')}")
     x = frames.movedim(-1, -3).contiguous().float().div_(255.0)  # channels first while still 1 byte a value
-    mean = torch.tensor(CLIP_MEAN, device=x.device).view(3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=x.device).view(3, 1, 1)
+    mean, std = _constants(x.device)
     return x.sub_(mean).div_(std)
 
 
 def clip_denormalise(frames: torch.Tensor) -> torch.Tensor:
     """The inverse of :func:`clip_normalise`: ``float [..., 3, H, W]`` to ``uint8 [..., H, W, 3]``."""
-    mean = torch.tensor(CLIP_MEAN, device=frames.device).view(3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=frames.device).view(3, 1, 1)
+    mean, std = _constants(frames.device)
     pixels = (frames.float() * std + mean).mul_(255).round_().clamp_(0, 255)
     return pixels.to(torch.uint8).movedim(-3, -1)
 
