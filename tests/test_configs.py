@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pig_lightning.commands.train import run_cli
 
@@ -48,7 +49,6 @@ def test_recipe_configs_exist_for_every_dataset_and_tower():
 def test_recipe_config_parses_and_builds_with_a_tiny_backbone(config, tokenizer_dir, capsys):
     import copy
 
-    import yaml
     from jsonargparse import ArgumentParser
 
     from pig_lightning.module import RetrievalModule
@@ -77,8 +77,6 @@ def test_recipe_config_parses_and_builds_with_a_tiny_backbone(config, tokenizer_
 
 
 def _recipe(name: str) -> dict:
-    import yaml
-
     return yaml.safe_load((CONF / f"{name}.yaml").read_text())
 
 
@@ -105,8 +103,6 @@ def test_msrvtt_recipes_follow_the_release():
 
 @pytest.mark.parametrize("name", ["msrvtt", "msrvtt_clipvip", "msrvtt_clipvip_equal_budget", "msrvtt_b16"])
 def test_dsl_results_never_select_the_checkpoint(name, capsys):
-    import yaml
-
     with pytest.raises(SystemExit):
         run_cli(["fit", "--config", str(CONF / f"{name}.yaml"), "--print_config"])
     config = yaml.safe_load(capsys.readouterr().out)
@@ -137,3 +133,11 @@ def test_validation_every_n_steps_across_epochs(synthetic_root, tmp_path, monkey
     # after global steps 2, 4, 6; Lightning logs an evaluation at the 0-based index of the batch before it
     assert [e.step for e in events.Scalars("val/t2v/R@1")] == [1, 3, 5]
     assert [e.value for e in events.Scalars("val/num_videos")] == [SMALL_SYNTHETIC.num_val] * 3
+
+
+@pytest.mark.parametrize("config", [p for p in RECIPE_CONFIGS if "accelerator: gpu" in p.read_text()], ids=lambda p: p.stem)
+def test_gpu_recipes_redraw_the_progress_bar_as_often_as_they_log(config):
+    """At refresh rate 1 the bar reads the loss from the GPU at every step (a host sync per step)."""
+    trainer = yaml.safe_load(config.read_text())["trainer"]
+    bars = [c for c in trainer.get("callbacks", []) if c["class_path"].endswith("TQDMProgressBar")]
+    assert len(bars) == 1 and bars[0]["init_args"]["refresh_rate"] == trainer["log_every_n_steps"] > 1
