@@ -158,3 +158,18 @@ def test_skips_are_summed_over_ddp_processes(mixed_records, synthetic_root, tmp_
     events = EventAccumulator(str(tmp_path / "runs" / "b" / "version_0"))
     events.Reload()
     assert [e.value for e in events.Scalars("data/skipped_videos")] == [float(expected)]
+
+
+def test_skips_are_counted_on_the_host_during_the_epoch():
+    """Nothing is logged per step (a logged number is a new device tensor, a copy per step on a GPU);
+    the epoch's sum is logged once at its end (checked in TensorBoard by the fits above)."""
+    from pig_lightning.training.skips import DecodeSkipMonitor
+
+    class Module:  # what the callback may touch during an epoch: nothing but ``log``
+        def log(self, *args, **kwargs):
+            raise AssertionError(f"logged during the epoch: {args}")
+
+    monitor = DecodeSkipMonitor()
+    for skips in ([], [("a.mp4", "truncated")], [("b.mp4", "empty"), ("c.mp4", "missing")]):
+        monitor.on_train_batch_start(None, Module(), {"decode_skips": skips}, 0)
+    assert monitor.epoch_skips == [("a.mp4", "truncated"), ("b.mp4", "empty"), ("c.mp4", "missing")]

@@ -26,10 +26,8 @@ class DecodeSkipMonitor(Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         skips = batch.get("decode_skips", []) if isinstance(batch, dict) else []
+        # counted on the host: a value logged per step would be a new device tensor (a copy) per step
         self.epoch_skips.extend((str(path), str(reason)) for path, reason in skips)
-        # Logged on every step (zeros included) so every process joins the cross-process sum.
-        pl_module.log("data/skipped_videos", float(len(skips)), on_step=False, on_epoch=True, reduce_fx="sum",
-                      sync_dist=True, batch_size=1)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         skips = self.epoch_skips
@@ -39,6 +37,8 @@ class DecodeSkipMonitor(Callback):
             skips = [s for part in gathered for s in part]
         self.epoch_skips = []
         self.total += len(skips)
+        # every process holds the gathered list: the same sum everywhere, logged once per epoch
+        pl_module.log("data/skipped_videos", float(len(skips)), on_step=False, on_epoch=True, batch_size=1)
         if not skips or not trainer.is_global_zero:
             return
         lines = [f"{path}: {reason}" for path, reason in skips]
