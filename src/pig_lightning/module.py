@@ -25,7 +25,7 @@ from pig_lightning.evaluation.report import write_report
 from pig_lightning.evaluation.distributed import unique_first as _unique_first  # noqa: F401 (tests, callers)
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.towers import Tower
-from pig_lightning.nonfinite import NonFiniteLossError, batch_video_ids, describe, nonfinite_on_any_rank
+from pig_lightning.nonfinite import NonFiniteLossError, StepPart, batch_video_ids, describe, nonfinite_on_any_rank
 from pig_lightning.weights.folder import read_weights
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ class RetrievalModule(L.LightningModule):
         self._nonfinite_skips = 0
         self._skipped_optimizer_state: dict | None = None
         self._skipping = False
+        self._step_parts: list[StepPart] = []  # this optimiser step's batches, checked after backward
         if init_checkpoint is not None:
             self._load_initial_weights(init_checkpoint)
         names = [n for n, _ in self.named_parameters()]
@@ -258,27 +259,43 @@ class RetrievalModule(L.LightningModule):
         loss = self.hparams.contrastive_weight * contrastive + sum(
             out.losses.values(), torch.zeros((), device=contrastive.device)
         )
-        batch_size = batch["frames"].shape[0]
-        if nonfinite_on_any_rank(loss):
-            return self._nonfinite(batch, {"loss": loss, "contrastive": contrastive, **out.losses})
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
-        if out.losses:  # each term on its own, so their balance can be watched
-            self.log("train/loss_contrastive", contrastive, batch_size=batch_size)
-            for name, value in out.losses.items():
-                self.log(f"train/loss_{name}", value, batch_size=batch_size)
-        self.log("train/logit_scale", self.tower.logit_scale.detach().exp(), batch_size=batch_size)
+        # Whether the loss is finite is read after the backward pass (on_before_optimizer_step):
+        # reading it here would drain the device queue between forward and backward at every step.
+        self._step_parts.append(StepPart({"loss": loss.detach(), "contrastive": contrastive.detach(),
+                                          **{k: v.detach() for k, v in out.losses.items()}},
+                                         batch.get("video_index"), batch["frames"].shape[0]))
         if self.hparams.gradient_scale == "horovod":  # logged unscaled; only the gradients shrink
             return loss / (dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1)
         return loss
 
-    def _nonfinite(self, batch: dict[str, torch.Tensor], terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raise (default), or skip this optimiser step on every rank, counted and logged.
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """After the backward pass of every (accumulated) batch, before the update: a non-finite
+        loss on any rank raises (default), or makes every rank skip this update; otherwise the
+        step's losses are logged."""
+        parts, self._step_parts = self._step_parts, []
+        if not parts:
+            return
+        if nonfinite_on_any_rank(torch.stack([part.terms["loss"] for part in parts])):
+            self._nonfinite(parts, optimizer)
+            return
+        for part in parts:
+            self.log("train/loss", part.terms["loss"], prog_bar=True, batch_size=part.batch_size)
+            if len(part.terms) > 2:  # each term on its own, so their balance can be watched
+                for name, value in part.terms.items():
+                    if name != "loss":
+                        self.log(f"train/loss_{name}", value, batch_size=part.batch_size)
+        self.log("train/logit_scale", self.tower.logit_scale.detach().exp(), batch_size=parts[-1].batch_size)
 
-        Lightning refuses a ``None`` step under DDP, so a skipped step still runs a backward pass,
-        of a zero loss (zero gradients, every rank in step), and then an optimiser step at learning
-        rate 0 whose moment updates are undone (:meth:`on_before_optimizer_step`)."""
-        message = describe(self.global_step, self.global_rank, terms,
-                           batch_video_ids(self._trainer, batch["video_index"]))
+    def _nonfinite(self, parts: list[StepPart], optimizer) -> None:
+        """Raise (default), or skip this update on every rank, counted and logged.
+
+        The backward pass has run (every rank in step): the gradients are zeroed, the optimiser
+        steps at learning rate 0 (no weight decay either) and its moments are restored after it
+        (:meth:`on_train_batch_end`); the step still counts for the schedule."""
+        bad = next((part for part in parts if not all(bool(torch.isfinite(v).all()) for v in part.terms.values())),
+                   parts[-1])  # this rank's non-finite batch (another rank's when all of these are finite)
+        message = describe(self.global_step, self.global_rank, bad.terms,
+                           batch_video_ids(self._trainer, bad.video_index))
         if self.hparams.on_nonfinite_loss != "skip" or self._nonfinite_skips >= self.hparams.max_nonfinite_skips:
             limit = (f" after {self._nonfinite_skips} skipped steps (model.max_nonfinite_skips)"
                      if self.hparams.on_nonfinite_loss == "skip" else "")
@@ -286,16 +303,15 @@ class RetrievalModule(L.LightningModule):
                                      "`pig-lightning data-check`, or set model.on_nonfinite_loss: skip")
         self._nonfinite_skips += 1
         log.warning("skipping the step: %s (%d skipped so far)", message, self._nonfinite_skips)
-        self.log("train/nonfinite_skips", float(self._nonfinite_skips), batch_size=batch["frames"].shape[0])
+        self.log("train/nonfinite_skips", float(self._nonfinite_skips), batch_size=bad.batch_size)
         self._skipping = True
-        trainable = [p for p in self.parameters() if p.requires_grad]
-        return sum(((p * 0).sum() for p in trainable), torch.zeros((), device=self.device))
-
-    def on_before_optimizer_step(self, optimizer) -> None:
-        if self._skipping:  # no update: learning rate 0 (weight decay too), moments restored after
-            self._skipped_optimizer_state = {param: copy.deepcopy(state) for param, state in optimizer.state.items()}
-            for group in optimizer.param_groups:
-                group["lr"] = 0.0
+        for param in self.parameters():
+            if param.grad is not None:
+                param.grad.zero_()
+        # no update: learning rate 0 (weight decay too), moments restored after the step
+        self._skipped_optimizer_state = {param: copy.deepcopy(state) for param, state in optimizer.state.items()}
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._skipping:  # the scheduler has set the next step's learning rate already

@@ -90,8 +90,24 @@ class CLIPBackbone(nn.Module):
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token ids ``[M, L]`` -> projected text embeddings ``[M, D]`` (EOT token)."""
-        pooled = self.clip.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        mask = attention_mask if attention_mask is None else causal_padding_mask(attention_mask)
+        pooled = self.clip.text_model(input_ids=input_ids, attention_mask=mask).pooler_output
         return self.clip.text_projection(pooled)
+
+
+def causal_padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """The text encoder's ``[M, 1, L, L]`` boolean attention mask (True: attend), made on the
+    device: each token sees the tokens before it that are not padding, and itself.
+
+    transformers builds the same mask from ``[M, L]``, but first reads on the host whether the
+    batch has any padding (to choose a faster path), which waits for the device at every batch;
+    given a ready 4-D mask it uses it as it is. A padding token seeing itself keeps its softmax
+    finite when the padding comes first; no other token sees it, so nothing changes for them."""
+    length = attention_mask.shape[-1]
+    keys = attention_mask.bool()[:, None, None, :]
+    causal = torch.ones(length, length, dtype=torch.bool, device=attention_mask.device).tril()
+    itself = torch.eye(length, dtype=torch.bool, device=attention_mask.device)
+    return (causal & keys) | itself
 
 
 def _unset_if_none_string(value: Any) -> Any:
