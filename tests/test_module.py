@@ -128,3 +128,16 @@ def test_init_checkpoint_loads_weights_and_names_mismatches(tmp_path, module, to
         RetrievalModule(MeanPoolingTower(backbone, num_frames=2), init_checkpoint=str(tmp_path / "bad.ckpt"))
     with pytest.raises(FileNotFoundError, match="absent.ckpt"):
         RetrievalModule(MeanPoolingTower(backbone, num_frames=2), init_checkpoint=str(tmp_path / "absent.ckpt"))
+
+
+def test_adamw_is_fused_only_when_every_trainable_parameter_is_on_a_gpu():
+    from pig_lightning.module import fused_adamw
+
+    class OnCuda(torch.nn.Parameter):  # what fused_adamw reads of a parameter on a GPU
+        is_cuda = True
+
+    cpu = [torch.nn.Parameter(torch.zeros(2))]
+    frozen_cpu = torch.nn.Parameter(torch.zeros(2), requires_grad=False)
+    assert fused_adamw(cpu) is None  # CPU runs keep torch's default (foreach) and their numbers
+    assert fused_adamw([OnCuda(torch.zeros(2)), frozen_cpu]) is True
+    assert fused_adamw([OnCuda(torch.zeros(2))] + cpu) is None

@@ -38,6 +38,14 @@ warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_t
 COMPILED_METHODS = ("encode_frames", "forward_video", "encode_text")  # what towers call on a backbone
 
 
+def fused_adamw(parameters) -> bool | None:
+    """``True`` when every trainable parameter is on a CUDA device: AdamW then updates them all in a
+    few fused kernels (its default, ``foreach``, launches several per parameter group and is ~10 %
+    of a B/32 step). ``None`` elsewhere: the default, so CPU runs compute as they always did."""
+    trainable = [p for p in parameters if p.requires_grad]
+    return True if trainable and all(p.is_cuda for p in trainable) else None
+
+
 class RetrievalModule(L.LightningModule):
     """Text-video retrieval with an injected :class:`~pig_lightning.models.towers.Tower`.
 
@@ -353,6 +361,7 @@ class RetrievalModule(L.LightningModule):
             lr=self.hparams.lr,
             betas=tuple(self.hparams.betas),
             eps=self.hparams.eps,
+            fused=fused_adamw(self.parameters()),
         )
         total = int(self.trainer.estimated_stepping_batches)
         warmup = math.ceil(self.hparams.warmup_ratio * total)

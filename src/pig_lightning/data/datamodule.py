@@ -179,6 +179,7 @@ class VideoTextDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             collate_fn=self.collator(),
             pin_memory=self.pin_memory(),
+            persistent_workers=self.num_workers > 0,  # not forked again at every validation
         )
 
     def val_dataloader(self) -> DataLoader | list:
