@@ -52,6 +52,18 @@ def test_fit_writes_checkpoints_tensorboard_events_and_the_resolved_config(tmp_p
     assert metrics["test/num_videos"] == 10 and metrics["test/num_texts"] == 30
     assert 0 <= metrics["test/t2v/R@1"] <= 100 and metrics["test/t2v/MdR"] >= 1
 
+    # best-*.ckpt is for evaluating and shipping: weights and what loading needs, no optimiser state;
+    # last.ckpt is for resuming: everything
+    from pig_lightning import load_model
+
+    best = next((run_dir / "checkpoints").glob("best-epoch*.ckpt"))
+    best_state = torch.load(best, map_location="cpu", weights_only=False)
+    last_state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert "optimizer_states" not in best_state and "callbacks" not in best_state
+    assert last_state["optimizer_states"] and last_state["callbacks"]
+    assert best.stat().st_size < 0.6 * (run_dir / "checkpoints" / "last.ckpt").stat().st_size
+    assert load_model(best).trained_settings["num_frames"] == 4
+
 
 def test_print_config_round_trips(tmp_path, synthetic_root, capsys):
     config = write_config(tmp_path, synthetic_root)

@@ -50,6 +50,9 @@ class PigLightningCLI(LightningCLI):
                 "checkpoint.filename": "best-epoch{epoch:03d}-step{step:06d}",
                 "checkpoint.auto_insert_metric_name": False,
                 "checkpoint.save_last": False,  # Lightning's copies only improvements: LatestCheckpoint's job
+                # best-*.ckpt is evaluated and shipped, never resumed from (last.ckpt is): weights, hparams
+                # and this package's entry, without the optimiser state (a third of a full AdamW checkpoint)
+                "checkpoint.save_weights_only": True,
             }
         )
         parser.add_lightning_class_args(LatestCheckpoint, "resume_checkpoint")
