@@ -141,3 +141,12 @@ def test_gpu_recipes_redraw_the_progress_bar_as_often_as_they_log(config):
     trainer = yaml.safe_load(config.read_text())["trainer"]
     bars = [c for c in trainer.get("callbacks", []) if c["class_path"].endswith("TQDMProgressBar")]
     assert len(bars) == 1 and bars[0]["init_args"]["refresh_rate"] == trainer["log_every_n_steps"] > 1
+
+
+@pytest.mark.parametrize("config", [p for p in RECIPE_CONFIGS if "val_check_interval: " in p.read_text()],
+                         ids=lambda p: p.stem)
+def test_recipes_that_validate_every_few_steps_draw_pictures_at_every_tenth_validation(config):
+    """Rank 0 draws while the other ranks wait: at every validation of a 50-step cadence that is
+    a pause every 50 steps; once in 10 keeps the pictures and loses little."""
+    raw = yaml.safe_load(config.read_text())
+    assert raw["qualitative"]["every_n_validations"] == 10
