@@ -24,6 +24,8 @@ class GeneratedSet(AnnotationFiles):
     """A set written into ``root`` by ``make(root, config)``: ``{train,val,test}.jsonl``, the
     videos and a ``tokenizer/`` folder (the splits with no videos have no file)."""
 
+    TRAIN_KEY = "data.source.num_train > 0"
+
     def __init__(self, root: str, config, make, splits: dict[str, int], on_decode_error: str = "raise"):
         folder = Path(root)
         files = {f"{split}_annotations": str(folder / f"{split}.jsonl") if count else None
