@@ -4,8 +4,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -192,14 +190,18 @@ def test_checkpoints_are_never_unpickled_unsafely(tmp_path, capsys, monkeypatch)
     assert not marker.exists() and not (tmp_path / "clip").exists()
 
 
-def test_command_line_exit_code_and_help(tmp_path, capsys):
+def test_command_line_exit_code_and_help(tmp_path, capsys, monkeypatch):
+    from pig_lightning.cli import main
+
     (tmp_path / "notes.txt").write_text("hello\n")
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    result = subprocess.run([sys.executable, "-m", "pig_lightning.cli", "export", "--ckpt_path", "notes.txt",
-                             "--output", "clip"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    [line] = result.stderr.strip().splitlines()
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--ckpt_path", "notes.txt", "--output", "clip"])
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    [line] = stderr.strip().splitlines()
     assert line.startswith("pig-lightning export: error: notes.txt is not a pig-lightning checkpoint: it is a text file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     with pytest.raises(SystemExit) as info:

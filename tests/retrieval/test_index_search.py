@@ -136,7 +136,7 @@ def test_bad_inputs_are_named(trained, synthetic_root, tmp_path, tiny_clip_confi
         Retriever(path, other)
 
 
-def test_search_command_prints_ranked_ids(trained, synthetic_root, tmp_path):
+def test_search_command_prints_ranked_ids(trained, synthetic_root, tmp_path, capsys):
     ckpt, _ = trained
     path = build_index(ckpt, Path(synthetic_root) / "test.jsonl", tmp_path / "c.safetensors", num_workers=0,
                        progress=False)
@@ -151,9 +151,11 @@ def test_search_command_prints_ranked_ids(trained, synthetic_root, tmp_path):
     assert [len(x["results"]) for x in lines] == [3, 3]
     scores = [r["score"] for r in lines[0]["results"]]
     assert scores == sorted(scores, reverse=True)
-    bad = subprocess.run([sys.executable, "-m", "pig_lightning", "search", "--index", str(tmp_path / "nope"),
-                          "--ckpt_path", str(ckpt), "--query", "x"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "gallery file not found" in bad.stderr
+    from pig_lightning.cli import main  # the same entry point in this process (no second interpreter start)
+
+    with pytest.raises(SystemExit) as bad:
+        main(["search", "--index", str(tmp_path / "nope"), "--ckpt_path", str(ckpt), "--query", "x"])
+    assert bad.value.code == 2 and "gallery file not found" in capsys.readouterr().err
 
 
 def test_two_ranks_share_the_shards_and_the_last_one_merges(trained, synthetic_root, tmp_path):
