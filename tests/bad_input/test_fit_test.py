@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import yaml
 
 from tests.helpers import run_config, synthetic_rows, write_jsonl
 
@@ -74,3 +75,12 @@ def test_test_split_outside_the_root_is_refused_when_asked(config, ckpt, synthet
 def test_a_config_key_typo_is_named(config, run):
     result = run("fit", "--config", config(), "--model.lr_typo", "0.1")
     assert result.code == 2 and "lr_typo" in result.err
+
+
+def test_a_config_written_for_the_old_data_modules_says_how_to_update_it(tmp_path, run):
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump({"data": {"class_path": "pig_lightning.data.SyntheticVideoTextDataModule",
+                                            "init_args": {"root": "data/synthetic", "num_frames": 8}}}))
+    result = run("fit", "--config", old)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"{old}: 'data' has class_path/init_args" in result.err and "data.source" in result.err

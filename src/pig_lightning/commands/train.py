@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -172,8 +173,28 @@ def run_cli(args: list[str] | None = None) -> PigLightningCLI:
     )
 
 
+def check_data_sections(argv: list[str]) -> None:
+    """Refuse, with the way to update it, a config written for the four data-module classes that
+    became one data module with a ``source`` (``data: {class_path, init_args}``)."""
+    paths = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("--config", "-c")]
+    paths += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")]
+    for path in paths:
+        try:
+            data = (yaml.safe_load(Path(path).read_text()) or {}).get("data")
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue  # LightningCLI reports unreadable files itself
+        if isinstance(data, dict) and ("class_path" in data or "init_args" in data):
+            raise ValueError(
+                f"{path}: 'data' has class_path/init_args: the data modules became one, with the data's origin "
+                "under data.source (docs/architecture.md). Move video_root, *_annotations, format, outside_root, "
+                "on_decode_error (or a generated set's root, num_* ...) to data.source.init_args with class_path "
+                "pig_lightning.data.AnnotationFiles (SyntheticVideos, SceneVideos, SceneImages, OptimizedDatasets), "
+                "and the other keys (num_frames, batch_size, ...) one level up, directly under data")
+
+
 def main(argv: list[str]) -> None:
     """Hand the command line to LightningCLI one way only (as ``sys.argv``): given both, it warns."""
+    check_data_sections(argv)
     saved = sys.argv
     sys.argv = [saved[0] if saved else "pig-lightning", *argv]
     try:
