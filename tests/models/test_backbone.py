@@ -66,3 +66,24 @@ def test_shared_values_disagreeing_with_the_checkpoint_are_refused(tiny_clip_con
         FrameCLIPBackbone(config=tiny_clip_config, tokenizer=tokenizer_dir, image_size=224, max_text_length=16)
     with pytest.raises(ValueError, match=r"max_text_length \(77\).*32 positions"):
         FrameCLIPBackbone(config=tiny_clip_config, tokenizer=tokenizer_dir, image_size=32, max_text_length=77)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_ready_made_text_mask_gives_exactly_what_transformers_own_mask_gives(tokenizer_dir, dtype):
+    """encode_text hands the text encoder a ready 4-D mask (made on the device; transformers would
+    read on the host whether the batch has padding): the pooled output is bit-identical, with and
+    without padding in the batch."""
+    from pig_lightning.models.backbone import causal_padding_mask
+    from tests.helpers import TINY_CLIP
+
+    torch.manual_seed(0)
+    clip = FrameCLIPBackbone(config=TINY_CLIP, tokenizer=tokenizer_dir, image_size=32, max_text_length=12).clip.to(dtype)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    for texts, padding in ((["a red circle moves left then a blue cross", "a cat", "red"], "max_length"),
+                           (["a cat sits", "a dog runs"], "longest")):
+        t = tokenizer(texts, padding=padding, max_length=12, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            theirs = clip.text_model(input_ids=t["input_ids"], attention_mask=t["attention_mask"]).pooler_output
+            ours = clip.text_model(input_ids=t["input_ids"],
+                                   attention_mask=causal_padding_mask(t["attention_mask"])).pooler_output
+        assert torch.equal(ours, theirs)
