@@ -19,6 +19,7 @@ source keeps what is its own (paths, format, decoding policy) and opens one spli
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,8 +39,6 @@ from pig_lightning.data.video.preprocess import find_preprocessing, settings_dif
 from pig_lightning.data.video.readers import ClipReader
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test", "predict")
 
 
 class DataModuleSettings(Protocol):
@@ -64,7 +63,7 @@ class DataModuleSettings(Protocol):
     def pin_memory(self) -> bool: ...
 
 
-class VideoSource:
+class VideoSource(ABC):
     """What a :class:`~pig_lightning.data.datamodule.VideoTextDataModule` reads.
 
     A source names one location per split (:meth:`location`; ``None``: the split has no
@@ -83,16 +82,16 @@ class VideoSource:
         """The tokenizer the captions need when the data module names none (default: none)."""
         return None
 
+    @abstractmethod
     def location(self, split: str) -> str | None:
         """Where ``split`` (``train``, ``val``, ``test``, ``predict``) is read from; ``None``: no such split."""
-        raise NotImplementedError
 
     def check(self, data: DataModuleSettings) -> None:
         """Refuse data-module settings this source cannot serve (at construction); default: all serve."""
 
+    @abstractmethod
     def open(self, split: str, data: DataModuleSettings):
         """The dataset of ``split`` (it has ``records``) at the data module's settings."""
-        raise NotImplementedError
 
     def opened(self, datasets: dict[str, Any]) -> None:
         """Called after ``setup`` opened ``datasets`` (e.g. to compare how splits were prepared)."""
