@@ -7,12 +7,18 @@
 # shipped assets/clip-tiny-scenes from stage 1 and check it is bit-identical: on a CPU like the one that made
 # it; torch's float kernels round differently on other instruction sets, e.g. AVX-512).
 #
-# TORCH_SPEC pins the torch build. The default is the CPU build our 2-core dev/CI
-# machines carry locally; on a GPU machine pip resolves the same pin to its CUDA build,
-# or override it: `make demo TORCH_SPEC='torch>=2.4'`.
+# TORCH_SPEC pins the torch build; the default is the CPU build that our 2-core dev/CI machines
+# carry in a local wheel folder. Where pip also looks in such a folder, `torch==2.13.0` resolves to
+# 2.13.0+cpu even on a GPU machine (a local version label sorts above the plain version) and an
+# unpinned `torch` to the newest release. On a GPU machine (docs/gpu.md), either reuse its CUDA torch:
+#   make setup VENV_FLAGS=--system-site-packages TORCH_SPEC=torch
+# or name the index of the CUDA build you want:
+#   make setup TORCH_SPEC=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu130
 PYTHON ?= python3
 VENV ?= .venv
+VENV_FLAGS ?=
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 
@@ -26,8 +32,8 @@ DEMO_DATA = --data.source.setting $(DEMO_SETTING) --data.source.root data/scene_
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e '.[dev]' "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet --no-deps 'litdata>=0.2.60,<0.3'  # without torchvision: see the `stream` extra
 	touch $@
