@@ -3,8 +3,10 @@
 * ``best-epoch{E}-step{S}.ckpt`` (:class:`BestCheckpoint`): the model to evaluate and ship, chosen
   by the monitored metric (``val/t2v/R@1``). It is *not* the state to resume from.
 * ``last.ckpt`` (:class:`LatestCheckpoint`): the latest training state, written at every epoch
-  end, every ``every_n_train_steps`` steps and when the run is stopped by SIGTERM (cloud
-  preemption, SLURM's end of time) or Ctrl-C. Resume from it (``--ckpt_path last``).
+  end (``every_epoch``), every ``every_n_train_steps`` steps, every ``every_minutes`` of training,
+  at the end of training and when the run is stopped by SIGTERM (cloud preemption, SLURM's end of
+  time) or Ctrl-C. Resume from it (``--ckpt_path last``). On a GPU a B/32 PIG state is ~2.1 GiB:
+  the GPU recipes write it every 30 minutes, not at each ~1-minute epoch.
 
 Lightning's own ``save_last=True`` only copies a checkpoint when one was saved at that step, so
 with a monitored top-1 it holds the last *improvement*: a run that stopped improving at epoch 40
@@ -17,6 +19,7 @@ complete, so a kill during the write leaves the previous file intact, never a cu
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 LAST_NAME = "last"
 PARTIAL_SUFFIX = ".partial"
 RNG_KEY = "rng_states"
+CLOCK_EVERY_N_STEPS = 20  # how often ranks agree on rank 0's clock (a broadcast, so not every step)
 
 
 class AtomicSave:
@@ -56,18 +60,32 @@ class LatestCheckpoint(AtomicSave, ModelCheckpoint):
             crash loses at most that many steps; 0 writes it at epoch ends only.
         dirpath: its folder; by default the run's ``checkpoints/`` folder, as ``BestCheckpoint``.
         save_on_sigterm: write it when the run is stopped by SIGTERM or Ctrl-C.
+        every_epoch: write it at every epoch end (an epoch-end state resumes bit-exactly; on a GPU
+            an epoch of MSR-VTT is about a minute, so the GPU recipes turn this off).
+        every_minutes: also write it when this many minutes of training passed since the last
+            write (0: never by time). Rank 0's clock decides, shared with the other ranks every
+            ``CLOCK_EVERY_N_STEPS`` steps (a broadcast), so all of them save together.
+        save_on_train_end: write it when training ends (``max_epochs``/``max_steps`` reached, or
+            early stopping), unless that step was just saved.
 
     The checkpoint also carries the random-number generators' states (torch, numpy, python),
     so a run resumed at an epoch boundary draws the same dropout masks as an uninterrupted one.
     """
 
-    def __init__(self, every_n_train_steps: int = 500, dirpath: str | None = None, save_on_sigterm: bool = True):
+    def __init__(self, every_n_train_steps: int = 500, dirpath: str | None = None, save_on_sigterm: bool = True,
+                 every_epoch: bool = True, every_minutes: float = 0.0, save_on_train_end: bool = True):
         if every_n_train_steps < 0:
             raise ValueError(f"resume_checkpoint.every_n_train_steps must be >= 0, got {every_n_train_steps}")
+        if every_minutes < 0:
+            raise ValueError(f"resume_checkpoint.every_minutes must be >= 0, got {every_minutes}")
         super().__init__(dirpath=dirpath, monitor=None, save_top_k=0, save_last=True,
                          every_n_train_steps=every_n_train_steps or None, save_on_train_epoch_end=True,
                          enable_version_counter=False)
         self.save_on_sigterm = save_on_sigterm
+        self.every_epoch = every_epoch
+        self.every_minutes = every_minutes
+        self.save_on_train_end = save_on_train_end
+        self._last_time_save = time.monotonic()
         self._mid_epoch = True  # is the state being saved inside an epoch (see _rng_restore_point)
         self._pending_rng: dict[str, Any] | None = None
 
@@ -78,12 +96,31 @@ class LatestCheckpoint(AtomicSave, ModelCheckpoint):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._mid_epoch = not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self._time_to_save(trainer) and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         self._mid_epoch = True
 
+    def _time_to_save(self, trainer) -> bool:
+        if not self.every_minutes or trainer.global_step % CLOCK_EVERY_N_STEPS:
+            return False
+        due = time.monotonic() - self._last_time_save >= 60 * self.every_minutes
+        return bool(trainer.strategy.broadcast(due, src=0))
+
+    def _save_last_checkpoint(self, trainer, monitor_candidates) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        self._last_time_save = time.monotonic()
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self._should_skip_saving_checkpoint(trainer):
+        if not self.every_epoch or self._should_skip_saving_checkpoint(trainer):
             return
         self._mid_epoch = False
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._mid_epoch = True
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if not self.save_on_train_end or trainer.global_step == self._last_global_step_saved:
+            return
+        self._mid_epoch = not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch  # max_steps can stop mid-epoch
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         self._mid_epoch = True
 
