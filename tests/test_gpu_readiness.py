@@ -16,7 +16,8 @@ from pig_lightning.models import (
     VideoProxyBackbone,
     XPoolTower,
 )
-from pig_lightning.module import COMPILED_METHODS, RetrievalModule
+from pig_lightning.models.compiled import COMPILED_METHODS
+from pig_lightning.module import RetrievalModule
 
 from tests.helpers import TINY_CLIP
 

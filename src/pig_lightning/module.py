@@ -24,6 +24,7 @@ from pig_lightning.evaluation.distributed import EvaluationCollector, evaluate
 from pig_lightning.evaluation.report import write_report
 from pig_lightning.evaluation.distributed import unique_first as _unique_first  # noqa: F401 (tests, callers)
 from pig_lightning.losses import symmetric_infonce
+from pig_lightning.models.compiled import compile_tower
 from pig_lightning.models.towers import Tower
 from pig_lightning.nonfinite import NonFiniteLossError, StepPart, batch_video_ids, describe, nonfinite_on_any_rank
 from pig_lightning.weights.folder import read_weights
@@ -33,9 +34,6 @@ log = logging.getLogger(__name__)
 # without a data module): Lightning's notice that a data module is attached too is noise here.
 warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule` but",
                         category=UserWarning)
-
-
-COMPILED_METHODS = ("encode_frames", "forward_video", "encode_text")  # what towers call on a backbone
 
 
 def fused_adamw(parameters) -> bool | None:
@@ -84,11 +82,22 @@ class RetrievalModule(L.LightningModule):
             optimiser state as they were (on every rank; the step still counts for the schedule),
             counts it (``train/nonfinite_skips``) and logs a warning.
         max_nonfinite_skips: with ``skip``, stop with the error after this many skipped steps.
-        compile: ``torch.compile`` the backbone's encoders (the methods the towers call:
-            ``encode_frames``, ``forward_video``, ``encode_text``) when the Trainer sets the
-            model up (``configure_model``); weights and checkpoints are unchanged.
+        compile: ``torch.compile`` what the steps run, when the Trainer sets the model up
+            (``configure_model``): the tower's ``training_outputs`` (the whole training forward; for
+            PIG the backbone, token selection, pseudo-query generator and fusion are one graph),
+            ``evaluation_outputs``, ``encode_videos`` and ``encode_texts``, and the backbone's
+            encoders for direct callers (``pig_lightning.models.compiled``). Each compiles
+            once per mode rather than once per batch size: training batches have one size (the
+            training loader drops its last batch), and in evaluation (tower in eval mode) a smaller
+            batch, such as a split's last, is padded up to the largest batch seen by repeating its
+            last row and the outputs are cut back, so it reuses that graph; those methods compute
+            each row from its own input, so padding changes no result (a larger batch later makes
+            dynamo recompile once with a dynamic batch size). Weights and checkpoints are unchanged.
+            Known graph break: PIG's ``token_selection: random`` ablation draws its fixed evaluation
+            tokens from a seeded ``torch.Generator``, which dynamo cannot trace, so its evaluation
+            runs as a few graphs with eager code between them; its training draw traces.
         compile_options: keyword arguments of ``torch.compile`` (e.g. ``{"mode": "max-autotune"}``,
-            ``{"backend": "aot_eager"}``).
+            ``{"backend": "aot_eager"}``), the same for every compiled method.
         trained_settings: the data settings the weights were trained with
             (:class:`~pig_lightning.settings.DataSettings` fields), as :func:`pig_lightning.load_model`
             reads them from a checkpoint or model folder; ``index``, ``search`` and ``explain`` prepare
@@ -230,13 +239,11 @@ class RetrievalModule(L.LightningModule):
         return self.tower.encode_videos(frames)
 
     def configure_model(self) -> None:
+        """With ``compile``: compile the tower's methods and the backbone's encoders (see ``compile``).
+        Instance attributes shadow the methods, so ``state_dict`` and checkpoints are untouched."""
         if not self.hparams.get("compile") or getattr(self, "_compiled", False):
             return
-        backbone = self.tower.backbone
-        options = dict(self.hparams.get("compile_options") or {})
-        for name in COMPILED_METHODS:  # an instance attribute shadows the method; state_dict is untouched
-            if callable(getattr(backbone, name, None)):
-                setattr(backbone, name, torch.compile(getattr(backbone, name), **options))
+        compile_tower(self.tower, dict(self.hparams.get("compile_options") or {}))
         self._compiled = True
 
     # ----- pixels: uint8 through the loader, converted on the device ----------------------------
