@@ -158,3 +158,8 @@ def test_gpu_recipes_write_the_training_state_by_time_not_every_epoch(config):
     GPU work spends on some of its steps; every 30 minutes and at the end loses at most that."""
     raw = yaml.safe_load(config.read_text())["resume_checkpoint"]
     assert raw == {"every_epoch": False, "every_n_train_steps": 0, "every_minutes": 30}
+
+
+@pytest.mark.parametrize("config", [p for p in RECIPE_CONFIGS if "accelerator: gpu" in p.read_text()], ids=lambda p: p.stem)
+def test_gpu_recipes_let_float32_products_use_tensor_cores(config):
+    assert yaml.safe_load(config.read_text())["float32_matmul_precision"] == "high"

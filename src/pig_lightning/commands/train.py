@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
+import torch
 import yaml
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -63,6 +65,14 @@ class PigLightningCLI(LightningCLI):
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.add_argument(
+            "--float32_matmul_precision",
+            type=Literal["highest", "high", "medium"],
+            default="highest",
+            help="torch.set_float32_matmul_precision for the run: 'high' lets float32 matrix products use "
+                 "TF32 tensor cores on a GPU (the recipes' choice; under bf16-mixed most products are bf16 "
+                 "anyway). Evaluation scores always use 'highest' (pig_lightning.evaluation.distributed)",
+        )
+        parser.add_argument(
             "--test_after_fit",
             type=bool,
             default=False,
@@ -111,9 +121,12 @@ class PigLightningCLI(LightningCLI):
         return str(found.path)
 
     def before_instantiate_classes(self) -> None:
-        """With ``--ckpt_path``, Lightning takes the model's settings from the checkpoint: its CLIP
-        config comes from the checkpoint itself (not the file it was once read from), and
-        ``init_checkpoint`` is not loaded again (the weights are the checkpoint's)."""
+        """The run's float32 matmul precision. With ``--ckpt_path``, Lightning takes the model's
+        settings from the checkpoint: its CLIP config comes from the checkpoint itself (not the file
+        it was once read from), and ``init_checkpoint`` is not loaded again (the weights are the
+        checkpoint's)."""
+        if self.subcommand:
+            torch.set_float32_matmul_precision(self.config[self.subcommand].get("float32_matmul_precision") or "highest")
         if not getattr(self, "_ckpt_entry", None) or not self.subcommand:
             return
         model = self.config[self.subcommand].get("model")

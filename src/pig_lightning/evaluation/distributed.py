@@ -18,6 +18,7 @@ process: the known bottleneck of their evaluation at 1M vectors (``docs/eval_gat
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -99,9 +100,29 @@ class EvaluationCollector:
         return {f"extra/{name}": torch.cat(parts) for name, parts in self.extras.items()}
 
 
+@contextmanager
+def exact_float32_matmuls():
+    """Full float32 matrix products inside (``torch.set_float32_matmul_precision("highest")``),
+    whatever the run chose for training (``--float32_matmul_precision high``: TF32 on a GPU, ~10
+    mantissa bits, enough to reorder near-tied scores); the previous setting is restored after."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
 def evaluate(collected: EvaluationCollector, score: Score, kind: str, device: torch.device | str,
              v2t_protocol: str = "group", dsl: bool = False) -> tuple[dict[str, float], dict[str, Any]]:
-    """Metrics of the whole evaluation set (the same on every process) and the per-query ranks."""
+    """Metrics of the whole evaluation set (the same on every process) and the per-query ranks,
+    scored with exact float32 matrix products (:func:`exact_float32_matmuls`)."""
+    with exact_float32_matmuls():
+        return _evaluate(collected, score, kind, device, v2t_protocol, dsl)
+
+
+def _evaluate(collected: EvaluationCollector, score: Score, kind: str, device: torch.device | str,
+              v2t_protocol: str, dsl: bool) -> tuple[dict[str, float], dict[str, Any]]:
     if distributed() and kind == "single-tower":
         return _evaluate_sharded(collected.local(), score, device, v2t_protocol, dsl)
     local, extras = collected.local(), collected.local_extras()
