@@ -163,3 +163,11 @@ def test_gpu_recipes_write_the_training_state_by_time_not_every_epoch(config):
 @pytest.mark.parametrize("config", [p for p in RECIPE_CONFIGS if "accelerator: gpu" in p.read_text()], ids=lambda p: p.stem)
 def test_gpu_recipes_let_float32_products_use_tensor_cores(config):
     assert yaml.safe_load(config.read_text())["float32_matmul_precision"] == "high"
+
+
+@pytest.mark.parametrize("config", [p for p in RECIPE_CONFIGS if "accelerator: gpu" in p.read_text()
+                                    and "strategy: auto" not in p.read_text()], ids=lambda p: p.stem)
+def test_multi_gpu_recipes_use_the_ddp_strategy_with_bucket_views(config):
+    strategy = yaml.safe_load(config.read_text())["trainer"]["strategy"]
+    assert strategy["class_path"] == "pig_lightning.training.DDP"
+    assert strategy["init_args"] == {"gradient_as_bucket_view": True, "comm_hook": "none"}
