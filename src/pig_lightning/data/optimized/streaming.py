@@ -4,7 +4,9 @@ Training streams with litdata: each process reads its own chunks (node- and rank
 shuffled by chunk and within chunks per epoch, from a local folder or object storage through a
 local cache. Frame sampling (``train_sampling``, ``frame_positions``) and the caption choice
 are this project's, drawn from ``(seed, epoch, video)`` as for mp4 files, over the stored
-``frames_per_video`` frames.
+``frames_per_video`` frames. Under several processes every epoch has the same number of batches on
+each (see :func:`batches_per_process`): one process short of batches would leave the others
+waiting in a gradient all-reduce it never enters.
 
 Evaluation reads every video once by its position (a map-style dataset over the same chunks):
 the ids, captions and order are those of ``records.jsonl``, so the metrics code is the mp4
@@ -13,6 +15,7 @@ path's, exact on any number of processes.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 from pathlib import Path
@@ -163,6 +166,72 @@ def _train_class():
     return _TRAIN_CLASS
 
 
+def batches_per_process(stream, num_workers: int, batch_size: int, epoch: int) -> list[int]:
+    """The full batches each process's training loader yields in ``epoch``, from litdata's plan.
+
+    litdata splits the items among the processes and their data-loader workers (each worker
+    batches its own items and drops its incomplete last batch, ``drop_last``). On one node every
+    process gets the same number of batches; with several nodes (litdata counts
+    ``world_size // GPUs per node``, or ``NNODES``) it reshuffles from the second epoch on within
+    each node's chunks, and nodes whose chunks hold more items get more batches (litdata 0.2.76).
+    The plan is a function of the chunks, the seed, the epoch and the world, the same on every
+    process: each computes everyone's count, with no collective that could itself wait forever.
+    """
+    if stream.shuffler is None:
+        stream.get_len(num_workers, batch_size)  # litdata makes its shuffler (the planner) here
+    workers = max(num_workers, 1)  # 0 workers: the process itself reads, as one worker
+    _, intervals = stream.shuffler.get_chunks_and_intervals_per_workers(stream.distributed_env, workers, batch_size,
+                                                                         epoch)
+    per_worker = [sum(end - start for _, start, end, _ in worker) // batch_size for worker in intervals]
+    return [sum(per_worker[rank * workers:(rank + 1) * workers]) for rank in range(stream.distributed_env.world_size)]
+
+
+_LOADER_CLASS = None
+_END = object()
+
+
+def _train_loader_class():
+    """A subclass of litdata's ``StreamingDataLoader`` (defined on first use: litdata is optional)."""
+    global _LOADER_CLASS
+    if _LOADER_CLASS is None:
+        class StreamingTrainLoader(litdata_module().StreamingDataLoader):
+            """litdata's loader, whose epochs end after the same number of batches on every process.
+
+            Each process stops at the smallest count of :func:`batches_per_process` (the extra
+            batches of the others are left out of the epoch). A resumed epoch counts the batches
+            trained before the checkpoint (litdata keeps that count in the loader's state). One
+            process: litdata's loader unchanged. (A Lightning fit also stops each epoch at the
+            first epoch's ``len()``, which hides the difference there; the loader does not rely on it.)
+            """
+
+            def __iter__(self):
+                batches = super().__iter__()
+                if self.dataset.distributed_env.world_size == 1:
+                    yield from batches
+                    return
+                first = next(batches, _END)  # litdata starts the epoch here: its number is set, a resume applied
+                if first is _END:
+                    return
+                counts = batches_per_process(self.dataset, self.num_workers, self.batch_size, self.current_epoch)
+                limit = min(counts)
+                trained = self._num_samples_yielded_streaming // self.batch_size - 1  # before `first`
+                rank = self.dataset.distributed_env.global_rank
+                if counts[rank] > limit:
+                    log.info("epoch %d: litdata gives the processes %s training batches; rank %d stops after %d "
+                             "like the others", self.current_epoch, counts, rank, limit)
+                pending = itertools.chain([first], batches)
+                for _ in range(trained, limit):
+                    batch = next(pending, _END)
+                    if batch is _END:
+                        return  # litdata ended the epoch itself
+                    yield batch
+                batches.close()
+                self.restore = False  # the epoch is over (litdata clears this only when it runs to its end)
+
+        _LOADER_CLASS = StreamingTrainLoader
+    return _LOADER_CLASS
+
+
 class StreamingEvalDataset(EvalVideoTextDataset):
     """Every video of an optimized dataset once, by position, uniformly sampled; every caption."""
 
@@ -248,6 +317,6 @@ class OptimizedDatasets(VideoSource):
     def train_loader(self, dataset: OptimizedSplit, data):
         stream = train_stream(dataset, data.num_frames, data.seed, data.train_sampling, data.frame_positions,
                               self.max_cache_size)
-        return litdata_module().StreamingDataLoader(
+        return _train_loader_class()(
             stream, batch_size=data.batch_size, num_workers=data.num_workers, collate_fn=data.collator(),
             drop_last=True, pin_memory=data.pin_memory(), persistent_workers=data.num_workers > 0)
