@@ -229,12 +229,16 @@ def tiny_fit_and_syncs(ctx: Context):
     from pig_lightning.load import load_model
 
     runs, data = ctx.work / "runs", ctx.work / "synthetic"
-    n_train, n_eval = (64, 16) if ctx.dry else (320, 40)
+    n_train, n_eval, batch = (16, 8, 8) if ctx.dry else (320, 40, 32)
     args = ["fit", "--config", str(ROOT / "conf/demo_pig.yaml"), "--trainer.accelerator", ctx.device.type,
             "--trainer.precision", ctx.precision, "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
             "--trainer.logger.init_args.save_dir", str(runs), "--data.source.root", str(data),
             "--data.source.num_train", str(n_train), "--data.source.num_val", str(n_eval),
-            "--data.source.num_test", str(n_eval), "--data.num_workers", "2", "--trainer.log_every_n_steps", "1"]
+            "--data.source.num_test", str(n_eval), "--data.batch_size", str(batch), "--data.eval_batch_size", str(batch),
+            "--data.num_workers", "0" if ctx.dry else "2", "--trainer.log_every_n_steps", "1"]
+    if ctx.dry:  # a smaller set: 2 frames of 32 px per event, 2 captions a video
+        args += ["--data.source.frames_per_event", "2", "--data.source.captions_per_video", "2",
+                 "--data.source.frame_size", "32"]
     start = time.perf_counter()
     cli = run_cli(args)
     fit_seconds = time.perf_counter() - start
@@ -504,7 +508,7 @@ def loader(ctx: Context):
     from pig_lightning.data.sources.annotations import VideoRecord, write_jsonl
 
     logging.getLogger("litdata").setLevel(logging.WARNING)
-    n_videos, copies, seconds, size = (2, 8, 2, 32) if ctx.dry else (8, 64, 15, 224)
+    n_videos, copies, seconds, size = (2, 8, 1, 32) if ctx.dry else (8, 64, 15, 224)
     videos = ctx.work / "videos"
     start = time.perf_counter()
     for i in range(n_videos):
@@ -513,7 +517,7 @@ def loader(ctx: Context):
                for c in range(copies) for i in range(n_videos)]
     annotations = write_jsonl(records, ctx.work / "loader_train.jsonl")
     summary = optimize_dataset(str(annotations), "/", str(ctx.work / "optimized"), frames_per_video=32 if not ctx.dry
-                               else 8, image_size=size, num_workers=max(1, min(14, os.cpu_count() or 1)),
+                               else 8, image_size=size, num_workers=1 if ctx.dry else max(1, min(14, os.cpu_count() or 1)),
                                part_size=len(records))
     prepare_seconds = time.perf_counter() - start
     common = dict(tokenizer=ctx.tokenizer, num_frames=ctx.frames, image_size=size, max_text_length=ctx.text_len,

@@ -145,10 +145,12 @@ def test_fit_compiles_once_per_mode_despite_a_smaller_last_validation_batch(synt
             self.after_epoch.append(len(counting.graphs))
 
     count = Count()
+    names = list(model.state_dict())
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=2, num_sanity_val_steps=0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[count], default_root_dir=tmp_path)
     trainer.fit(model, datamodule=dm)
+    assert list(model.state_dict()) == names  # compiled methods shadow, never rename: checkpoints unchanged
     assert count.val_batches == [4, 4, 2] * 2  # the split does end with a smaller batch
     assert _no_graph_breaks() == {}
     # training_outputs (train), then evaluation_outputs and encode_texts (eval): all in the first epoch
