@@ -26,7 +26,8 @@ from pig_lightning.evaluation.distributed import unique_first as _unique_first  
 from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models.compiled import compile_tower
 from pig_lightning.models.towers import Tower
-from pig_lightning.nonfinite import NonFiniteLossError, StepPart, batch_video_ids, describe, nonfinite_on_any_rank
+from pig_lightning.nonfinite import (NonFiniteLossError, PendingCheck, StepPart, batch_video_ids, describe,
+                                     nonfinite_flag)
 from pig_lightning.weights.folder import read_weights
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ class RetrievalModule(L.LightningModule):
         write_reports: write ``<log_dir>/<stage>_report.json`` after each evaluation: metrics,
             sizes, checkpoint, config hash and the rank of the true item for every query.
         on_nonfinite_loss: ``raise`` stops at a NaN/inf loss with an error that names the global
-            step, each loss term and the batch's video ids; ``skip`` leaves the weights and the
+            step, each loss term and the batch's video ids (read at the next step, or before a
+            validation or checkpoint, so the GPU is not waited for each step: the bad update is
+            never saved; ``pig_lightning.nonfinite``); ``skip`` leaves the weights and the
             optimiser state as they were (on every rank; the step still counts for the schedule),
             counts it (``train/nonfinite_skips``) and logs a warning.
         max_nonfinite_skips: with ``skip``, stop with the error after this many skipped steps.
@@ -148,6 +151,7 @@ class RetrievalModule(L.LightningModule):
         self._skipped_optimizer_state: dict | None = None
         self._skipping = False
         self._step_parts: list[StepPart] = []  # this optimiser step's batches, checked after backward
+        self._pending_check: PendingCheck | None = None  # the last step's flag, read later (nonfinite.py)
         if init_checkpoint is not None:
             self._load_initial_weights(init_checkpoint)
         names = [n for n, _ in self.named_parameters()]
@@ -212,6 +216,7 @@ class RetrievalModule(L.LightningModule):
         return DataSettings.of(datamodule).merged(DataSettings.fixed_by(self))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_previous_step()  # never keep the weights of a non-finite step
         backbone = getattr(self.tower, "backbone", None)
         if backbone is None or not hasattr(backbone, "clip"):
             return
@@ -285,13 +290,17 @@ class RetrievalModule(L.LightningModule):
 
     def on_before_optimizer_step(self, optimizer) -> None:
         """After the backward pass of every (accumulated) batch, before the update: a non-finite
-        loss on any rank raises (default), or makes every rank skip this update; otherwise the
-        step's losses are logged."""
+        loss on any rank raises (default: read at the next step, see ``pig_lightning.nonfinite``),
+        or makes every rank skip this update; the step's losses are logged."""
         parts, self._step_parts = self._step_parts, []
         if not parts:
             return
-        if nonfinite_on_any_rank(torch.stack([part.terms["loss"] for part in parts])):
-            self._nonfinite(parts, optimizer)
+        self.check_previous_step()
+        flag = nonfinite_flag(torch.stack([part.terms["loss"] for part in parts]))
+        if self.hparams.on_nonfinite_loss != "skip":
+            self._pending_check = PendingCheck.start(flag, parts, self.global_step)
+        elif bool(flag.item() > 0):  # skip: the update must know now
+            self._nonfinite(parts, optimizer, self.global_step)
             return
         for part in parts:
             self.log("train/loss", part.terms["loss"], prog_bar=True, batch_size=part.batch_size)
@@ -301,7 +310,19 @@ class RetrievalModule(L.LightningModule):
                         self.log(f"train/loss_{name}", value, batch_size=part.batch_size)
         self.log("train/logit_scale", self.tower.logit_scale.detach().exp(), batch_size=parts[-1].batch_size)
 
-    def _nonfinite(self, parts: list[StepPart], optimizer) -> None:
+    def check_previous_step(self) -> None:
+        """Raise for the last step's non-finite loss, if it had one (read now: its work is done)."""
+        pending, self._pending_check = self._pending_check, None
+        if pending is not None and pending.nonfinite():
+            self._nonfinite(pending.parts, None, pending.step)
+
+    def on_train_epoch_end(self) -> None:
+        self.check_previous_step()
+
+    def on_train_end(self) -> None:
+        self.check_previous_step()
+
+    def _nonfinite(self, parts: list[StepPart], optimizer, step: int) -> None:
         """Raise (default), or skip this update on every rank, counted and logged.
 
         The backward pass has run (every rank in step): the gradients are zeroed, the optimiser
@@ -309,7 +330,7 @@ class RetrievalModule(L.LightningModule):
         (:meth:`on_train_batch_end`); the step still counts for the schedule."""
         bad = next((part for part in parts if not all(bool(torch.isfinite(v).all()) for v in part.terms.values())),
                    parts[-1])  # this rank's non-finite batch (another rank's when all of these are finite)
-        message = describe(self.global_step, self.global_rank, bad.terms,
+        message = describe(step, self.global_rank, bad.terms,
                            batch_video_ids(self._trainer, bad.video_index))
         if self.hparams.on_nonfinite_loss != "skip" or self._nonfinite_skips >= self.hparams.max_nonfinite_skips:
             limit = (f" after {self._nonfinite_skips} skipped steps (model.max_nonfinite_skips)"
@@ -409,6 +430,7 @@ class RetrievalModule(L.LightningModule):
                      epoch=self.current_epoch, global_step=self.global_step, tower=type(self.tower).__name__)
 
     def on_validation_epoch_start(self) -> None:
+        self.check_previous_step()
         self._eval_start()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

@@ -64,3 +64,14 @@ def test_a_skipped_step_changes_neither_weights_nor_optimiser_state(tmp_path, sy
         assert torch.equal(a, b), name
     optimizer = skipped.trainer.optimizers[0]
     assert all(not state for state in optimizer.state.values())
+
+
+def test_a_nan_at_the_last_step_is_still_raised_and_never_saved(tmp_path, synthetic_root):
+    """The default check reads a step's flag later (the next step, a validation, a checkpoint, the
+    end): a NaN in the very last step still stops the run, before its weights reach a file."""
+    config = write_config(tmp_path, synthetic_root, max_steps=3, val_check_interval=None, check_val_every_n_epoch=1)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at global step 2 "):
+        run_cli(["fit", "--config", str(config), POISON, "--trainer.callbacks.step=2"])
+    for ckpt in tmp_path.rglob("*.ckpt"):
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()), ckpt

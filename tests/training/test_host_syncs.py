@@ -74,3 +74,29 @@ def test_the_training_step_and_its_backward_read_nothing_back(name, tokenizer_di
     assert reads == [], f"{name}: {reads}"
     # the check that a step is finite reads one flag, after the backward pass, not in the step
     module._step_parts.clear()
+
+
+def test_the_default_finite_check_reads_the_flag_one_step_later(tokenizer_dir, request):
+    """``on_nonfinite_loss: raise``: the step's all-reduced flag is queued, not read, before the
+    update; the next step reads the previous one (long finished on a GPU). ``skip`` reads at once."""
+    torch.manual_seed(0)
+    module = RetrievalModule(towers(tokenizer_dir)["meanp"]())
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 50, (4, 8), generator=g)
+    batch = module.on_after_batch_transfer(
+        {"frames": torch.randint(0, 256, (4, FRAMES, 32, 32, 3), dtype=torch.uint8, generator=g), "input_ids": ids,
+         "attention_mask": torch.ones_like(ids), "video_index": torch.arange(4)}, 0)
+    module.log = lambda *args, **kwargs: None  # no Trainer here to log to
+    module.training_step(batch, 0).backward()
+    reads = request.getfixturevalue("host_reads")
+    module.on_before_optimizer_step(None)
+    assert reads == [] and module._pending_check is not None and module._pending_check.step == 0
+    module.training_step(batch, 1).backward()
+    module.on_before_optimizer_step(None)
+    assert reads == ["Tensor.item"]  # the previous step's flag, on the host
+    module.hparams.on_nonfinite_loss = "skip"
+    module._pending_check = None
+    reads.clear()
+    module.training_step(batch, 2).backward()
+    module.on_before_optimizer_step(None)
+    assert reads == ["Tensor.item"] and module._pending_check is None
