@@ -177,7 +177,9 @@ def measure(name: str, args, tokenizer: str) -> dict:
     step = sum(med.values())  # means: the parts add up to the step
     peak = next((v for k, v in PEAK_BF16.items() if device.type == "cuda" and k in torch.cuda.get_device_name(device)),
                 None)
+    first = timer.marks[0]
     result = {"name": name, "label": TOWERS[name][2], "step": step, **med, "flops": flops,
+              "first_step": first["fwd_bwd"] + first["optimiser"],  # with torch.compile: the compilation
               "clips_per_s": args.batch / step, "flop_per_s": flops / step,
               "mfu": flops / step / peak if peak and args.precision.startswith("bf16") else None,
               "memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
