@@ -32,6 +32,7 @@ import platform
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from contextlib import contextmanager
@@ -43,11 +44,22 @@ ROOT = Path(__file__).resolve().parents[1]
 NEEDED = {"lightning": "lightning", "transformers": "transformers", "torchmetrics": "torchmetrics",
           "einops": "einops", "yaml": "pyyaml", "safetensors": "safetensors", "tensorboard": "tensorboard",
           "av": "av", "jsonargparse": "jsonargparse", "docstring_parser": "docstring-parser",
-          "typeshed_client": "typeshed-client", "litdata": "litdata", "simplejpeg": "simplejpeg"}
+          "typeshed_client": "typeshed-client", "litdata": "litdata", "simplejpeg": "simplejpeg",
+          # what `import litdata` imports (0.2.x), whether or not it reads from object storage
+          "boto3": "boto3", "botocore": "botocore", "s3transfer": "s3transfer", "jmespath": "jmespath",
+          "dateutil": "python-dateutil", "requests": "requests", "urllib3": "urllib3", "idna": "idna",
+          "certifi": "certifi", "charset_normalizer": "charset-normalizer"}
 
 
 def missing_modules(names=NEEDED) -> list[str]:
-    return [name for name in names if importlib.util.find_spec(name) is None]
+    """The modules of ``names`` that do not import (found but broken counts as missing)."""
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - any failure to import means the stages that need it cannot run
+            missing.append(name)
+    return missing
 
 
 def install_from_wheels(missing: list[str], wheels: str | None, target: Path) -> tuple[list[str], str]:
@@ -75,19 +87,21 @@ def install_from_wheels(missing: list[str], wheels: str | None, target: Path) ->
     return [name for name in missing if importlib.util.find_spec(name) is None], note.rstrip("; ")
 
 
-class StageTimeout(Exception):
-    pass
+class StageTimeout(BaseException):
+    """A ``BaseException``: library code that catches ``Exception`` (a compiler wrapping errors, a
+    callback guarding a drawing) cannot swallow it."""
 
 
 @contextmanager
 def time_limit(seconds: float):
-    """Raise :class:`StageTimeout` in the main thread after ``seconds`` (between Python bytecodes:
-    a kernel already queued on the GPU still finishes)."""
+    """Raise :class:`StageTimeout` in the main thread after ``seconds``, and every 10 s after that
+    until the stage ends (in case code swallowed the first), between Python bytecodes: a kernel
+    already queued on the GPU still finishes."""
     def expire(signum, frame):
         raise StageTimeout(f"over its {seconds:.0f} s limit")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01), 10.0)
     try:
         yield
     finally:
@@ -133,8 +147,10 @@ def status_of(exc: BaseException) -> str:
     return "failed"
 
 
-def run_stages(stages, ctx, report: Report, deadline: float, only: set[int] | None) -> None:
-    for number, (title, limit, function) in enumerate(stages, 1):
+def run_stages(stages, ctx, report: Report, deadline: float, only: set[int] | None, order=None) -> None:
+    """Run ``stages`` (numbered from 1) in ``order`` (default: their numbers)."""
+    for number in order or range(1, len(stages) + 1):
+        title, limit, function = stages[number - 1]
         if only and number not in only:
             continue
         left = deadline - time.monotonic()
@@ -148,8 +164,8 @@ def run_stages(stages, ctx, report: Report, deadline: float, only: set[int] | No
             record["results"], record["lines"] = results, lines
             ctx.results[number] = results
         except BaseException as exc:  # noqa: BLE001 - every stage ends in a record, the next one runs
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+            if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "SIGTERMException":
+                raise  # Ctrl-C, or the outer `timeout` (Lightning turns SIGTERM into SIGTERMException)
             record["status"] = status_of(exc)
             record["why"] = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             if record["status"] in ("failed", "out of memory"):
@@ -177,8 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder for gpu_check.md / gpu_check.json (created)")
     parser.add_argument("--wheels", help="folder of wheels for the packages python3 lacks (installed --no-index)")
-    parser.add_argument("--target", help="where those wheels are installed (default <out>/site)")
-    parser.add_argument("--budget", type=float, default=480, help="seconds for all stages together")
+    parser.add_argument("--target", help="where those wheels are installed (default: a temporary folder)")
+    parser.add_argument("--budget", type=float, default=420,
+                        help="seconds for all stages together (the installs and the exit come on top)")
     parser.add_argument("--dry", action="store_true",
                         help="tiny sizes (a tiny CLIP, a few clips): the code paths in seconds, on any device")
     parser.add_argument("--only", type=int, nargs="*", help="run only these stage numbers")
@@ -186,7 +203,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.monotonic()
     out = Path(args.out).resolve()
+    os.chdir(ROOT)  # the recipes name files relative to the repository
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("LITDATA_DISABLE_VERSION_CHECK", "1")  # no PyPI look-up (30 s stalls without network)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # before torch starts CUDA: fewer fragmentation OOMs when the batch probe grows the batch
     os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
@@ -199,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
                                            "(docs/gpu.md); nothing was measured."])
         print("gpu_check: python3 has no torch; nothing measured", flush=True)
         return
-    missing, note = install_from_wheels(missing_modules(), args.wheels, Path(args.target or out / "site"))
+    target = Path(args.target or tempfile.mkdtemp(prefix="gpu_check_site_"))  # not under --out: it travels back
+    missing, note = install_from_wheels(missing_modules(), args.wheels, target)
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     header += ["", "Packages: " + ("all present" if not missing else
@@ -207,11 +227,16 @@ def main(argv: list[str] | None = None) -> None:
                                    "stages that need them are skipped")]
     report = Report(out, header)
 
-    import gpu_stages  # after the wheels and src/ joined sys.path
-
+    try:
+        import gpu_stages  # after the wheels and src/ joined sys.path
+    except Exception as exc:  # noqa: BLE001 - said in the report, not as a traceback
+        with open(out / "gpu_check.md", "a") as f:
+            f.write(f"\n**The stages could not be loaded**: {type(exc).__name__}: {exc}\n")
+        print(f"gpu_check: the stages could not be loaded: {type(exc).__name__}: {exc}", flush=True)
+        return
     ctx = gpu_stages.Context(dry=args.dry, out=out, missing=set(missing), budget=args.budget,
                              limits=parse_limits(args.limit), started=started)
-    run_stages(gpu_stages.STAGES, ctx, report, started + args.budget, set(args.only or []))
+    run_stages(gpu_stages.STAGES, ctx, report, started + args.budget, set(args.only or []), gpu_stages.RUN_ORDER)
     print(f"gpu_check: {time.monotonic() - started:.0f} s; report in {out / 'gpu_check.md'}", flush=True)
 
 

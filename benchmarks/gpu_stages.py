@@ -30,8 +30,10 @@ seconds, and on a machine without CUDA the stages that need it say so.
 
 from __future__ import annotations
 
+import copy
 import gc
 import math
+import multiprocessing
 import os
 import sys
 import shutil
@@ -76,6 +78,9 @@ class Context:
         self.batches = (2, 4) if self.dry else (32, 128)
         self.text_len = 16 if self.dry else 32
         self.workers = (0, 2) if self.dry else (8, 14)
+        # training/validation loaders of random clips: 6 workers need ~3 GB of /dev/shm at batch 128
+        shm_free = shutil.disk_usage("/dev/shm").free if os.path.isdir("/dev/shm") else 0
+        self.train_workers = 0 if self.dry or shm_free < 4 * 2**30 else 6
         self._tokenizer: str | None = None
 
     @property
@@ -224,7 +229,7 @@ class SyncWatch:
 
 
 def tiny_fit_and_syncs(ctx: Context):
-    ctx.need("jsonargparse", "av", "tensorboard")
+    ctx.need("jsonargparse", "docstring_parser", "typeshed_client", "av", "tensorboard")
     from pig_lightning.commands.train import run_cli
     from pig_lightning.load import load_model
 
@@ -307,24 +312,27 @@ def sdpa_flash(ctx: Context):
     module = build("pig", ctx.size, ctx.frames, ctx.text_len, ctx.tokenizer, compile=False).cuda()
     b = ctx.batches[0] // 4 or 1
     frames = torch.randn(b, ctx.frames, 3, ctx.image_size, ctx.image_size, device="cuda")
-    ids = torch.randint(2, 200, (b, ctx.text_len), device="cuda")
-    mask = torch.ones_like(ids)
-    res = {"attn_implementation": getattr(module.tower.backbone.clip.config, "_attn_implementation", "unknown")}
+    backbone = module.tower.backbone
+    res = {"attn_implementation": getattr(backbone.clip.config, "_attn_implementation", "unknown")}
+    # the video backbone's per-frame attention (unmasked): flash-eligible; the text encoder's padding
+    # mask rules flash out there by design (memory-efficient attention takes it)
     try:
-        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]), torch.autocast("cuda", dtype=torch.bfloat16), \
-                profile(activities=[ProfilerActivity.CUDA]) as prof:
-            out = module.tower.training_outputs(frames, ids, mask)
-            (out.video_emb.float().sum() + out.text_emb.float().sum()).backward()
+        with warnings.catch_warnings(record=True) as why, sdpa_kernel([SDPBackend.FLASH_ATTENTION]), \
+                torch.autocast("cuda", dtype=torch.bfloat16), profile(activities=[ProfilerActivity.CUDA]) as prof:
+            out = backbone.forward_video(frames)
+            out.tokens.float().sum().backward()
             torch.cuda.synchronize()
         kernels = {e.key for e in prof.key_averages() if "flash" in e.key.lower() or "fmha" in e.key.lower()}
         res.update(flash_only_runs=True, flash_kernels=sorted(kernels)[:8])
     except RuntimeError as exc:
-        res.update(flash_only_runs=False, error=str(exc).splitlines()[0][:300])
+        res.update(flash_only_runs=False, error=str(exc).splitlines()[0][:300],
+                   reasons=[str(w.message)[:200] for w in why][:4])
     lines = [f"Attention implementation of the HF CLIP modules: `{res['attn_implementation']}`.",
-             f"PIG training forward+backward with only the flash kernel allowed: "
+             f"The video backbone's forward+backward (per-frame attention) with only the flash kernel allowed: "
              f"{'**runs**' if res['flash_only_runs'] else '**fails**: ' + res.get('error', '')}."]
     if res.get("flash_kernels"):
         lines.append("Flash kernels seen: " + ", ".join(f"`{k[:80]}`" for k in res["flash_kernels"]))
+    lines += [f"- PyTorch: {r}" for r in res.get("reasons", [])]
     return res, lines
 
 
@@ -333,12 +341,17 @@ def _measure(ctx: Context, name: str, batch: int, compile: bool = False, workers
     from train_throughput import measure
     args = Namespace(device=ctx.device.type, size=ctx.size, frames=ctx.frames, text_len=ctx.text_len,
                      compile=compile, warmup=1 if ctx.dry else 3, steps=2 if ctx.dry else 10, batch=batch,
-                     workers=(0 if ctx.dry else 6) if workers is None else workers, precision=ctx.precision)
+                     workers=ctx.train_workers if workers is None else workers, precision=ctx.precision)
+    error = None
     try:
         result = measure(name, args, ctx.tokenizer)
     except torch.OutOfMemoryError as exc:
+        error = f"out of memory ({str(exc).splitlines()[0][:120]})"
+    except Exception as exc:  # noqa: BLE001 - one measurement failing keeps the others of the stage
+        error = f"failed ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+    if error is not None:  # outside the except block: its traceback no longer holds the tensors
         ctx.cleanup()
-        return {"name": name, "batch": batch, "status": f"out of memory ({str(exc).splitlines()[0][:120]})"}
+        return {"name": name, "batch": batch, "status": error}
     result.update(batch=batch, status="ok", busy=(result["fwd_bwd"] + result["optimiser"]) / result["step"])
     return result
 
@@ -403,6 +416,9 @@ def mfu(ctx: Context):
 # ----- 6 ---------------------------------------------------------------------------------------
 def compile_step(ctx: Context):
     ctx.need_cuda("inductor is measured on a GPU; its C++ build alone takes minutes on a CPU")
+    if not any(shutil.which(c) for c in (os.environ.get("CC"), "cc", "gcc", "clang") if c):
+        raise Skip("no C compiler (Triton builds its launcher with one)")
+    import torch._dynamo
     import torch._dynamo.utils as dynamo_utils
 
     dynamo_utils.counters.clear()
@@ -410,6 +426,7 @@ def compile_step(ctx: Context):
     compiled = _measure(ctx, "pig", ctx.batches[0], compile=True)
     total = time.perf_counter() - start
     counters = {k: dict(v) for k, v in dynamo_utils.counters.items() if v}
+    torch._dynamo.reset()  # the compiled code keeps the model alive
     eager = ctx.results.get(4, {}).get("runs", {}).get(f"pig_{ctx.batches[0]}")
     res = {"compiled": compiled, "run_seconds": total, "counters": counters,
            "first_step_s": compiled.get("first_step"),
@@ -451,12 +468,12 @@ def largest_batch(ctx: Context):
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() / 2**30
 
-    fits, failed, batch = {}, None, ctx.batches[0]
+    fits, failed, why, batch = {}, None, "", ctx.batches[0]
     while batch <= (64 if ctx.dry else 4096):
         try:
             fits[batch] = probe(batch)
-        except torch.OutOfMemoryError:
-            failed = batch
+        except (torch.OutOfMemoryError, RuntimeError) as exc:  # cuBLAS/cuDNN workspaces fail as RuntimeError
+            failed, why = batch, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
             break
         finally:
             optimizer.zero_grad(set_to_none=True)
@@ -467,15 +484,16 @@ def largest_batch(ctx: Context):
         middle = (max(fits) + failed) // 2
         try:
             fits[middle] = probe(middle)
-        except torch.OutOfMemoryError:
-            failed = middle
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            failed, why = middle, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         finally:
             optimizer.zero_grad(set_to_none=True)
             gc.collect()
             torch.cuda.empty_cache()
     sizes = sorted(fits)
     per_clip = ((fits[sizes[-1]] - fits[sizes[-2]]) / (sizes[-1] - sizes[-2])) if len(sizes) > 1 else None
-    res = {"peak_gib": fits, "largest": sizes[-1] if sizes else None, "first_oom": failed, "gib_per_clip": per_clip,
+    res = {"peak_gib": fits, "largest": sizes[-1] if sizes else None, "first_oom": failed, "why": why,
+           "gib_per_clip": per_clip,
            "gpu_memory_gib": torch.cuda.get_device_properties(0).total_memory / 2**30}
     lines = [f"PIG {ctx.size}, {ctx.frames} frames, bf16 autocast, fused AdamW, 3 steps per probe, "
              "`PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`.", "", "| batch | peak memory (GiB) |", "|---|---|"]
@@ -487,22 +505,35 @@ def largest_batch(ctx: Context):
 
 
 # ----- 8 ---------------------------------------------------------------------------------------
-def _loader_rate(loader) -> tuple[float, int]:
-    """clips/s over one epoch after its first ``workers`` batches (the workers' start-up)."""
-    iterator, skip = iter(loader), max(1, getattr(loader, "num_workers", 0))
-    for _ in range(skip):
-        next(iterator)
+def _loader_rate(loader, epochs: int = 1) -> tuple[float, int]:
+    """clips/s over whole rounds of the workers (one batch each), after the first round (their
+    start-up), over ``epochs`` epochs (persistent workers carry on)."""
+    workers = max(1, getattr(loader, "num_workers", 0))
+    total = len(loader) * epochs
+    stop = workers + ((total - workers) // workers) * workers
+    batches = (batch for _ in range(epochs) for batch in loader)
     start, clips = time.perf_counter(), 0
-    for batch in iterator:
+    for i, batch in enumerate(batches):
+        if i == workers:
+            start, clips = time.perf_counter(), 0
+        if i == stop:
+            break
         clips += batch["frames"].shape[0]
     return clips / max(time.perf_counter() - start, 1e-9), clips
+
+
+def _write_video(job: tuple) -> None:
+    from loader_throughput import write_videos
+    path, seconds, seed = job
+    write_videos({250: path}, 320, 240, seconds, seed=seed)
 
 
 def loader(ctx: Context):
     ctx.need("av", "litdata", "simplejpeg")
     import logging
 
-    from loader_throughput import write_videos
+    from concurrent.futures import ProcessPoolExecutor
+
     from pig_lightning.data.datamodule import VideoTextDataModule
     from pig_lightning.data.optimized.optimize import optimize_dataset
     from pig_lightning.data.optimized.streaming import OptimizedDatasets
@@ -513,8 +544,13 @@ def loader(ctx: Context):
     n_videos, copies, seconds, size = (2, 8, 1, 32) if ctx.dry else (8, 64, 15, 224)
     videos = ctx.work / "videos"
     start = time.perf_counter()
-    for i in range(n_videos):
-        write_videos({250: videos / f"v{i}.mp4"}, 320, 240, seconds, seed=i)
+    videos.mkdir(parents=True, exist_ok=True)
+    jobs = [(videos / f"v{i}.mp4", seconds, i) for i in range(n_videos)]
+    if ctx.dry:  # two 1-second videos: a pool's start-up would cost more
+        list(map(_write_video, jobs))
+    else:  # spawned, not forked: a fork of this threaded process (torch, the stages before) can deadlock
+        with ProcessPoolExecutor(min(n_videos, os.cpu_count() or 1), mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(_write_video, jobs))
     records = [VideoRecord(f"v{i}_{c}", str(videos / f"v{i}.mp4"), (f"clip {i} copy {c}",))
                for c in range(copies) for i in range(n_videos)]
     annotations = write_jsonl(records, ctx.work / "loader_train.jsonl")
@@ -531,7 +567,8 @@ def loader(ctx: Context):
         for workers in ctx.workers:
             dm = VideoTextDataModule(source(), num_workers=workers, **common)
             dm.setup("fit")
-            rates[f"{name}, {workers} workers"] = _loader_rate(dm.train_dataloader())[0]
+            epochs = 4 if name.startswith("optimized") and not ctx.dry else 1  # seconds, not a fraction of one
+            rates[f"{name}, {workers} workers"] = _loader_rate(dm.train_dataloader(), epochs)[0]
             del dm
     gpu = ctx.results.get(4, {}).get("runs", {}).get(f"pig_{ctx.batches[0]}", {})
     gpu_rate = gpu.get("clips_per_s") if gpu.get("status") == "ok" else None
@@ -569,6 +606,7 @@ def checkpoint(ctx: Context):
     from train_throughput import build
 
     trainer, module = _fitted_trainer(ctx, steps=1, batch=ctx.batches[0] // 4 or 1)
+    template = build("pig", ctx.size, ctx.frames, ctx.text_len, ctx.tokenizer, compile=False).tower
     res = {}
     for kind, weights_only in (("full", False), ("weights-only", True)):
         path = ctx.work / f"{kind}.ckpt"
@@ -583,8 +621,7 @@ def checkpoint(ctx: Context):
         start = time.perf_counter()
         # built in Python, the module records no tower recipe: a fresh tower is given (as `load_model`
         # builds one from a config-built checkpoint's recipe), then its state is loaded
-        tower = build("pig", ctx.size, ctx.frames, ctx.text_len, ctx.tokenizer, compile=False).tower
-        RetrievalModule.load_from_checkpoint(path, map_location=ctx.device, tower=tower)
+        RetrievalModule.load_from_checkpoint(path, map_location=ctx.device, tower=copy.deepcopy(template))
         rebuild = time.perf_counter() - start
         res[kind] = {"gib": path.stat().st_size / 2**30, "save_s": save, "torch_load_s": read, "rebuild_s": rebuild}
         path.unlink()
@@ -631,7 +668,7 @@ def validation(ctx: Context):
     trainer, module = _fitted_trainer(ctx, steps=1, batch=ctx.batches[0] // 4 or 1)
     module.hparams.dsl = True
     loader_ = DataLoader(EvalClips(n_videos, ctx.frames, ctx.image_size, ctx.text_len),
-                         batch_size=ctx.batches[0] * 2, collate_fn=_eval_collate, num_workers=0 if ctx.dry else 6,
+                         batch_size=ctx.batches[0] * 2, collate_fn=_eval_collate, num_workers=ctx.train_workers,
                          pin_memory=ctx.cuda)
     start = time.perf_counter()
     metrics = trainer.validate(module, dataloaders=loader_, verbose=False)[0]
@@ -655,7 +692,10 @@ def validation(ctx: Context):
     return res, lines
 
 
-STAGES = [  # (title, time limit in seconds, function)
+# compile last: the slowest and least predictable stage must not crowd out the others
+RUN_ORDER = (1, 2, 3, 4, 5, 7, 9, 10, 8, 6)
+
+STAGES = [  # (title, time limit in seconds, function); numbered from 1, run in RUN_ORDER
     ("environment", 30, environment),
     ("tiny fit and host syncs", 90, tiny_fit_and_syncs),
     ("SDPA flash attention", 20, sdpa_flash),
@@ -664,6 +704,6 @@ STAGES = [  # (title, time limit in seconds, function)
     ("torch.compile", 150, compile_step),
     ("largest batch", 60, largest_batch),
     ("loader", 75, loader),
-    ("checkpoint", 30, checkpoint),
+    ("checkpoint", 60, checkpoint),
     ("validation", 40, validation),
 ]

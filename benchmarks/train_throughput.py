@@ -53,7 +53,9 @@ from pig_lightning.models import (
 from pig_lightning.module import RetrievalModule
 
 # Dense bf16 peak FLOP/s by device-name substring (vendor data sheets, without sparsity).
-PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12}
+# The first name found in the device's name wins: the PCIe and NVL variants before their family.
+PEAK_BF16 = {"H100 PCIe": 756e12, "H100 NVL": 835e12, "H200 NVL": 835e12, "H200": 989e12, "H100": 989e12,
+             "A100": 312e12, "L40S": 362e12}
 
 TOWERS = {  # name -> (tower class, backbone class, label)
     "pig": (PIGTower, VideoProxyBackbone, "PIG (hybrid)"),

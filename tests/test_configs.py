@@ -154,7 +154,7 @@ def test_recipes_that_validate_every_few_steps_draw_pictures_at_every_tenth_vali
 
 @pytest.mark.parametrize("config", [p for p in RECIPE_CONFIGS if "accelerator: gpu" in p.read_text()], ids=lambda p: p.stem)
 def test_gpu_recipes_write_the_training_state_by_time_not_every_epoch(config):
-    """~2.1 GiB written and fsynced after each ~1-minute epoch would cost more than the epoch's
+    """~1.85 GiB written and fsynced after each ~1-minute epoch would cost more than the epoch's
     GPU work spends on some of its steps; every 30 minutes and at the end loses at most that."""
     raw = yaml.safe_load(config.read_text())["resume_checkpoint"]
     assert raw == {"every_epoch": False, "every_n_train_steps": 0, "every_minutes": 30}

@@ -5,7 +5,7 @@
 * ``last.ckpt`` (:class:`LatestCheckpoint`): the latest training state, written at every epoch
   end (``every_epoch``), every ``every_n_train_steps`` steps, every ``every_minutes`` of training,
   at the end of training and when the run is stopped by SIGTERM (cloud preemption, SLURM's end of
-  time) or Ctrl-C. Resume from it (``--ckpt_path last``). On a GPU a B/32 PIG state is ~2.1 GiB:
+  time) or Ctrl-C. Resume from it (``--ckpt_path last``). On a GPU a B/32 PIG state is ~1.85 GiB:
   the GPU recipes write it every 30 minutes, not at each ~1-minute epoch.
 
 Lightning's own ``save_last=True`` only copies a checkpoint when one was saved at that step, so

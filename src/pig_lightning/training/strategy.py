@@ -1,7 +1,7 @@
 """``DDP``: Lightning's ``DDPStrategy`` with its two multi-node options written as config values.
 
-Between nodes the gradient all-reduce is the step's largest cost: PIG B/32 has 190.7 M
-parameters, ~763 MB of float32 gradients a step, against ~15 ms of compute at 16 clips per GPU.
+Between nodes the gradient all-reduce is the step's largest cost: PIG B/32 has 165.6 M
+parameters, ~662 MB of float32 gradients a step, against ~15 ms of compute at 16 clips per GPU.
 
 * ``comm_hook: bf16`` (or ``fp16``) sends them as 16-bit values (half the bytes) with PyTorch's
   compression hooks: each rank's gradient is rounded to 16 bits, the sum is taken in 16 bits and

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 
 # libx264 in its lossless mode; one thread so that even the container bytes are stable where the
@@ -62,6 +61,8 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
     """Encode ``uint8 [T, H, W, 3]`` RGB frames losslessly as H.264 (yuv420p) in an mp4 container;
     decoding returns exactly :func:`rgb_to_yuv420p` of them (see the module docstring)."""
     planes = rgb_to_yuv420p(frames)
+    import av  # here, not at import: the tokenizer writer beside it must not need PyAV (benchmarks/gpu_check.py)
+
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
@@ -77,6 +78,8 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
 def decode_yuv420p(path: str | Path) -> np.ndarray:
     """Every frame of a yuv420p video as ``uint8 [T, H * 3 // 2, W]`` planes, no colour conversion:
     what a lossless file must give back exactly."""
+    import av
+
     with av.open(str(path)) as container:
         frames = [frame.to_ndarray(format="yuv420p") for frame in container.decode(video=0)]
     return np.stack(frames)
