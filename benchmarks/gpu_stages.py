@@ -446,8 +446,7 @@ def compile_step(ctx: Context):
 # ----- 7 ---------------------------------------------------------------------------------------
 def largest_batch(ctx: Context):
     ctx.need_bf16()
-    from pig_lightning.losses import symmetric_infonce
-    from train_throughput import build
+    from train_throughput import build, training_loss
 
     module = build("pig", ctx.size, ctx.frames, ctx.text_len, ctx.tokenizer, compile=False).cuda()
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-6, fused=True)
@@ -456,13 +455,12 @@ def largest_batch(ctx: Context):
     def probe(batch: int) -> float:
         torch.cuda.reset_peak_memory_stats()
         for _ in range(3):
-            frames = module.on_after_batch_transfer({"frames": clip.expand(batch, *clip.shape).contiguous()}, 0)
             ids = torch.randint(2, 200, (batch, ctx.text_len), device="cuda")
+            inputs = module.on_after_batch_transfer({"frames": clip.expand(batch, *clip.shape).contiguous(),
+                                                     "input_ids": ids, "attention_mask": torch.ones_like(ids)}, 0)
             with torch.autocast("cuda", dtype=torch.bfloat16):
-                out = module.tower.training_outputs(frames["frames"], ids, torch.ones_like(ids))
-                loss = symmetric_infonce(out.text_emb, out.video_emb, module.tower.logit_scale, "sum",
-                                         score=module.tower.score)
-            (loss + sum(out.losses.values(), torch.zeros((), device="cuda"))).backward()
+                loss = training_loss(module, inputs)
+            loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize()
@@ -636,38 +634,22 @@ def checkpoint(ctx: Context):
 
 
 # ----- 10 --------------------------------------------------------------------------------------
-class EvalClips(torch.utils.data.Dataset):
-    """``length`` evaluation items, one caption each, as the evaluation loaders deliver them."""
-
-    def __init__(self, length: int, frames: int, size: int, text_len: int):
-        g = torch.Generator().manual_seed(1)
-        self.clip = torch.randint(0, 256, (frames, size, size, 3), dtype=torch.uint8, generator=g)
-        self.ids = torch.randint(2, 200, (length, text_len), generator=g)
-        self.ids[:, -1] = 1
-        self.length = length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, i: int) -> dict:
-        return {"frames": self.clip.clone(), "input_ids": self.ids[i], "index": i}
-
-
 def _eval_collate(items: list[dict]) -> dict:
-    ids = torch.stack([it["input_ids"] for it in items])
-    index = torch.tensor([it["index"] for it in items])
-    return {"frames": torch.stack([it["frames"] for it in items]), "input_ids": ids,
-            "attention_mask": torch.ones_like(ids), "video_index": index, "text_index": index,
-            "text_video": torch.arange(len(items))}
+    """``train_throughput.collate`` plus the caption indices evaluation needs (one caption a video)."""
+    from train_throughput import collate
+
+    batch = collate(items)
+    return {**batch, "text_index": batch["video_index"]}
 
 
 def validation(ctx: Context):
     from torch.utils.data import DataLoader
+    from train_throughput import RandomClips
 
     n_videos = 32 if ctx.dry else 1000
     trainer, module = _fitted_trainer(ctx, steps=1, batch=ctx.batches[0] // 4 or 1)
     module.hparams.dsl = True
-    loader_ = DataLoader(EvalClips(n_videos, ctx.frames, ctx.image_size, ctx.text_len),
+    loader_ = DataLoader(RandomClips(n_videos, ctx.frames, ctx.image_size, ctx.text_len),
                          batch_size=ctx.batches[0] * 2, collate_fn=_eval_collate, num_workers=ctx.train_workers,
                          pin_memory=ctx.cuda)
     start = time.perf_counter()

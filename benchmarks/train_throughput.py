@@ -40,7 +40,6 @@ from torch.utils.data import DataLoader, Dataset
 from pig_lightning.evaluation.costs import count_flops
 from pig_lightning.data.worlds.synthetic import write_tokenizer_folder
 from pig_lightning.data.video.transforms import clip_normalise
-from pig_lightning.losses import symmetric_infonce
 from pig_lightning.models import (
     FrameCLIPBackbone,
     MeanPoolingTower,
@@ -140,16 +139,21 @@ def build(name: str, size: str, frames: int, text_len: int, tokenizer: str, comp
     return RetrievalModule(tower_cls(backbone, num_frames=frames), write_reports=False, compile=compile)
 
 
+def training_loss(module: RetrievalModule, batch: dict) -> torch.Tensor:
+    """The loss of the module's own training step (what ``fit`` backpropagates) on a device batch,
+    outside a Trainer: the step's finite-loss bookkeeping, which the Trainer's hooks consume, is dropped."""
+    loss = module.training_step(batch, 0)
+    module._step_parts.clear()
+    return loss
+
+
 def step_flops(module: RetrievalModule, batch: dict, device: torch.device, precision: str) -> int:
     """FLOPs of one training forward + backward (under bf16 autocast for a bf16 precision, so it needs
     no more memory than a training step; the count does not depend on the dtype)."""
     batch = module.on_after_batch_transfer({k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}, 0)
 
     def step():
-        out = module.tower.training_outputs(batch["frames"], batch["input_ids"], batch["attention_mask"])
-        loss = symmetric_infonce(out.text_emb, out.video_emb, module.tower.logit_scale, "sum",
-                                 score=module.tower.score)
-        (loss + sum(out.losses.values(), torch.zeros((), device=loss.device))).backward()
+        training_loss(module, batch).backward()
 
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision.startswith("bf16")):
         flops = count_flops(step)

@@ -7,7 +7,7 @@ on the device), so all of them stop, or all skip the update, together: a rank th
 would leave the others waiting in the next collective.
 
 Reading that flag on the host makes the CPU wait for the GPU to finish the backward pass, so the
-next step's work is queued late, at every step. By default (``on_nonfinite_loss: error``) it is
+next step's work is queued late, at every step. By default (``on_nonfinite_loss: raise``) it is
 therefore read one step later (:class:`PendingCheck`: copied to pinned host memory without waiting,
 read at the next step, when its GPU work is long done), and before anything that would keep or
 show the weights: a validation, a checkpoint, the end of an epoch or of training. The run stops
