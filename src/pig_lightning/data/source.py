@@ -35,6 +35,8 @@ from pig_lightning.data.datasets import (
 from pig_lightning.data.sources.annotations import VideoRecord
 from pig_lightning.data.sources.formats import read_annotations
 from pig_lightning.data.sources.paths import check_video_paths, resolve_video_path
+from pig_lightning.data.video.decoding import VideoReader
+from pig_lightning.data.video.frame_cache import FrameCache
 from pig_lightning.data.video.preprocess import find_preprocessing, settings_differences
 from pig_lightning.data.video.readers import ClipReader
 
@@ -140,6 +142,10 @@ class AnnotationFiles(VideoSource):
             keyframes the container indexes, and, for files without a keyframe index, seeks to
             every sampled frame of clips longer than this many seconds (see ``decoding.py``).
         frame_folder_fps: extraction rate of JPEG frame folders, needed for clips with start/end.
+        cache_frames_mib: keep every decoded clip in memory, up to this many MiB in each loading
+            process (a worker or the main process), so that a small set of short videos is decoded
+            once instead of at every epoch; same batches and results as without it. ``0``: off (see
+            :mod:`~pig_lightning.data.video.frame_cache`).
     """
 
     TRAIN_KEY = "data.source.train_annotations"
@@ -157,6 +163,7 @@ class AnnotationFiles(VideoSource):
         on_decode_error: str = "raise",
         seek_threshold: float | None = 30.0,
         frame_folder_fps: float | None = None,
+        cache_frames_mib: float = 0,
     ):
         self.video_root = video_root
         self.annotations = {
@@ -175,6 +182,9 @@ class AnnotationFiles(VideoSource):
         self.on_decode_error = on_decode_error
         self.seek_threshold = seek_threshold
         self.frame_folder_fps = frame_folder_fps
+        if not cache_frames_mib >= 0:
+            raise ValueError(f"data.source.cache_frames_mib must be >= 0 (0: no cache), got {cache_frames_mib}")
+        self.cache_frames_mib = cache_frames_mib
         self._drift_checked: set[str] = set()  # splits already compared with train (setup runs per stage)
 
     def location(self, split: str) -> str | None:
@@ -186,9 +196,10 @@ class AnnotationFiles(VideoSource):
             raise ValueError(f"no {split} annotation file is configured (data.source.{split}_annotations)")
         return read_annotations(path, self.format, **self.format_options)
 
-    def reader(self, data: DataModuleSettings) -> ClipReader:
-        return ClipReader(data.image_size, resize=data.resize, interpolation=data.interpolation,
-                          seek_threshold=self.seek_threshold, frame_folder_fps=self.frame_folder_fps)
+    def reader(self, data: DataModuleSettings) -> VideoReader:
+        reader = ClipReader(data.image_size, resize=data.resize, interpolation=data.interpolation,
+                            seek_threshold=self.seek_threshold, frame_folder_fps=self.frame_folder_fps)
+        return FrameCache(reader, self.cache_frames_mib) if self.cache_frames_mib else reader
 
     def check(self, data: DataModuleSettings) -> None:
         self.reader(data)  # validates resize / interpolation now, not in a worker

@@ -26,11 +26,13 @@ class GeneratedSet(AnnotationFiles):
 
     TRAIN_KEY = "data.source.num_train > 0"
 
-    def __init__(self, root: str, config, make, splits: dict[str, int], on_decode_error: str = "raise"):
+    def __init__(self, root: str, config, make, splits: dict[str, int], on_decode_error: str = "raise",
+                 cache_frames_mib: float = 0):
         folder = Path(root)
         files = {f"{split}_annotations": str(folder / f"{split}.jsonl") if count else None
                  for split, count in splits.items()}
-        super().__init__(video_root=str(folder), on_decode_error=on_decode_error, **files)
+        super().__init__(video_root=str(folder), on_decode_error=on_decode_error, cache_frames_mib=cache_frames_mib,
+                         **files)
         self.config = config
         self._make = make
         self._prepared = False
@@ -57,7 +59,7 @@ class SyntheticVideos(GeneratedSet):
         root: folder of the set (written on first use).
         num_train, num_val, num_test, captions_per_video, frame_size, frames_per_event,
             synthetic_seed: the set (:class:`~pig_lightning.data.worlds.synthetic.SyntheticConfig`).
-        on_decode_error: as :class:`~pig_lightning.data.source.AnnotationFiles`.
+        on_decode_error, cache_frames_mib: as :class:`~pig_lightning.data.source.AnnotationFiles`.
     """
 
     def __init__(
@@ -71,12 +73,13 @@ class SyntheticVideos(GeneratedSet):
         frames_per_event: int = 12,
         synthetic_seed: int = 0,
         on_decode_error: str = "raise",
+        cache_frames_mib: float = 0,
     ):
         config = SyntheticConfig(num_train=num_train, num_val=num_val, num_test=num_test,
                                  captions_per_video=captions_per_video, frame_size=frame_size,
                                  frames_per_event=frames_per_event, seed=synthetic_seed)
         super().__init__(root, config, make_synthetic, {"train": num_train, "val": num_val, "test": num_test},
-                         on_decode_error=on_decode_error)
+                         on_decode_error=on_decode_error, cache_frames_mib=cache_frames_mib)
 
 
 class SceneImages(GeneratedSet):
@@ -143,6 +146,7 @@ class SceneVideos(GeneratedSet):
         salient_size: float = 0.32,
         minor_size: float = 0.2,
         hard_negatives: bool = True,
+        cache_frames_mib: float = 0,
     ):
         config = SceneVideosConfig(
             num_train=num_train, num_val=num_val, num_test=num_test, events_per_video=events_per_video,
@@ -151,4 +155,5 @@ class SceneVideos(GeneratedSet):
             salient_events=salient_events, detail_probability=detail_probability, salient_size=salient_size,
             minor_size=minor_size, hard_negatives=hard_negatives,
         )
-        super().__init__(root, config, make_scene_videos, {"train": num_train, "val": num_val, "test": num_test})
+        super().__init__(root, config, make_scene_videos, {"train": num_train, "val": num_val, "test": num_test},
+                         cache_frames_mib=cache_frames_mib)
