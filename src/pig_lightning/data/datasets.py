@@ -177,6 +177,14 @@ class EpochAwareSampler(DistributedSampler):
         return items
 
 
+def loader_generator(seed: int) -> torch.Generator:
+    """A loader's own random generator (seeded from the data seed). A ``DataLoader`` draws a base seed
+    for its workers at every new iterator; without a generator it draws from the global RNG, so the
+    dropout and token-selection draws of training would depend on the number of workers, on whether
+    they persist and on how often evaluation runs."""
+    return torch.Generator().manual_seed(seed)
+
+
 class ResumableDataLoader(DataLoader):
     """A training ``DataLoader`` that Lightning checkpoints mid-epoch.
 

@@ -1,0 +1,40 @@
+"""Training's random draws (dropout, PIG's token selection) come from the seed and the training steps
+only: how the data loaders are built (workers, persistent or not) must not move them."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from pig_lightning.commands.train import run_cli
+
+from tests.helpers import BACKBONES, TINY_CLIP, write_config
+
+pytestmark = pytest.mark.slow  # trains
+
+
+def fit_state(tmp: Path, synthetic_root: str, num_workers: int) -> dict[str, torch.Tensor]:
+    """The weights after 4 steps of a tiny PIG (fusion dropout 0.1), validated after steps 2 and 4."""
+    tmp.mkdir()
+    config = write_config(tmp, synthetic_root, max_steps=4, val_check_interval=2)
+    data = yaml.safe_load(config.read_text())
+    data["model"]["tower"] = {"class_path": "pig_lightning.models.PIGTower", "init_args": {
+        "backbone": {"class_path": BACKBONES["proxy"], "init_args": {"config": TINY_CLIP, "temporal_frames": 4}}}}
+    data["data"]["num_workers"] = num_workers
+    data["test_after_fit"] = False
+    config.write_text(yaml.safe_dump(data))
+    run_cli(["fit", "--config", str(config), "--checkpoint.monitor", "null"])
+    checkpoint = torch.load(next((tmp / "runs").rglob("last.ckpt")), map_location="cpu", weights_only=False)
+    return checkpoint["state_dict"]
+
+
+def test_training_draws_do_not_depend_on_loader_workers(tmp_path, synthetic_root):
+    # Without their own generators every loader iterator takes a seed from the global RNG: with
+    # num_workers 0 a new one per validation, with persistent workers one per run, so the dropout
+    # masks of later steps differed.
+    in_process = fit_state(tmp_path / "workers0", synthetic_root, num_workers=0)
+    with_workers = fit_state(tmp_path / "workers2", synthetic_root, num_workers=2)
+    assert in_process.keys() == with_workers.keys()
+    for name, value in in_process.items():
+        assert torch.equal(value, with_workers[name]), name
