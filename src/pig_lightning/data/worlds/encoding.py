@@ -15,8 +15,12 @@ run to run, on that kind of machine only. So the sets are encoded **losslessly**
 Reproducible, everywhere: the decoded YUV planes (and so the RGB frames a reader makes of them on
 one machine), the captions and the splits. Not promised: the container bytes (the encoder's
 choices may differ between machines or runs; they no longer change what is decoded). The price is
-size: about 3x a crf-18 file (130 kB for a 40-frame 64-px scene clip). Lossless H.264 uses the
-High 4:4:4 Predictive profile, which PyAV/FFmpeg decode but web browsers do not play.
+size: about 3x a crf-18 file (147 kB for a 40-frame 64-px scene clip). Lossless H.264 uses the
+High 4:4:4 Predictive profile, which PyAV/FFmpeg decode but web browsers do not play. The preset
+is ``ultrafast``: its CAVLC entropy coding decodes 2.3x faster than ``veryfast``'s CABAC (8.8
+against 20.3 ms for that clip; decoding is what a training epoch on these sets waits for) and
+encodes ~12 % faster, for files ~10 % larger; the decoded planes are the same (lossless either way),
+so sets written with the earlier preset stay valid.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 
 # libx264 in its lossless mode; one thread so that even the container bytes are stable where the
 # encoder itself is (they are not relied on).
-LOSSLESS_H264 = {"qp": "0", "preset": "veryfast", "threads": "1"}
+LOSSLESS_H264 = {"qp": "0", "preset": "ultrafast", "threads": "1"}
 
 
 def _rgb_to_yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
