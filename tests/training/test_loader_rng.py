@@ -1,6 +1,7 @@
 """Training's random draws (dropout, PIG's token selection) come from the seed and the training steps
 only: how the data loaders are built (workers, persistent or not) must not move them."""
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 import yaml
 
 from pig_lightning.commands.train import run_cli
+from pig_lightning.data.datasets import SeededDataLoader
 
 from tests.helpers import BACKBONES, TINY_CLIP, write_config
 
@@ -38,3 +40,17 @@ def test_training_draws_do_not_depend_on_loader_workers(tmp_path, synthetic_root
     assert in_process.keys() == with_workers.keys()
     for name, value in in_process.items():
         assert torch.equal(value, with_workers[name]), name
+
+
+def test_a_loader_sent_to_another_process_carries_its_seed_not_its_generator():
+    # ddp_spawn pickles the trainer with its loaders; a torch.Generator pickled by torch's
+    # multiprocessing reductions could not be rebuilt there ("unable to resize file")
+    loader = SeededDataLoader(list(range(6)), batch_size=2, seed=7)
+    first = next(iter(loader))  # draws from the loader's generator, not the global RNG
+    copy = pickle.loads(pickle.dumps(loader))
+    assert loader.__getstate__()["generator"] is None
+    assert copy.generator.initial_seed() == loader.generator.initial_seed() == 7
+    assert torch.equal(next(iter(copy)), first)
+    state = torch.get_rng_state()
+    list(SeededDataLoader(list(range(6)), batch_size=2, seed=7))
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is untouched

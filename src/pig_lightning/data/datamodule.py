@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, SequentialSampler
 
-from pig_lightning.data.datasets import VideoTextCollator, count_truncated, loader_generator
+from pig_lightning.data.datasets import SeededDataLoader, VideoTextCollator, count_truncated
 from pig_lightning.data.source import VideoSource
 from pig_lightning.data.video.sampling import FRAME_POSITIONS, TRAIN_SAMPLING
 from pig_lightning.weights.hf_folder import load_tokenizer
@@ -172,7 +172,7 @@ class VideoTextDataModule(L.LightningDataModule):
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self._datasets[split]
-        return DataLoader(
+        return SeededDataLoader(
             dataset,
             batch_size=self.eval_batch_size,
             sampler=SequentialSampler(dataset),
@@ -180,7 +180,7 @@ class VideoTextDataModule(L.LightningDataModule):
             collate_fn=self.collator(),
             pin_memory=self.pin_memory(),
             persistent_workers=self.num_workers > 0,  # not forked again at every validation
-            generator=loader_generator(self.seed),  # leaves the global RNG to the training step
+            seed=self.seed,  # its own generator: leaves the global RNG to the training step
         )
 
     def val_dataloader(self) -> DataLoader | list:

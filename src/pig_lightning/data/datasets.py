@@ -177,15 +177,27 @@ class EpochAwareSampler(DistributedSampler):
         return items
 
 
-def loader_generator(seed: int) -> torch.Generator:
-    """A loader's own random generator (seeded from the data seed). A ``DataLoader`` draws a base seed
-    for its workers at every new iterator; without a generator it draws from the global RNG, so the
-    dropout and token-selection draws of training would depend on the number of workers, on whether
-    they persist and on how often evaluation runs."""
-    return torch.Generator().manual_seed(seed)
+class SeededDataLoader(DataLoader):
+    """A ``DataLoader`` with a random generator of its own, seeded from ``seed`` (the data seed).
+
+    A ``DataLoader`` draws a base seed for its workers at every new iterator; without a generator it
+    draws from the global RNG, so the dropout and token-selection draws of training would depend on
+    the number of workers, on whether they persist and on how often evaluation runs. Pickled
+    (``ddp_spawn`` sends the trainer to its processes) it carries the seed, not the generator: a
+    ``torch.Generator`` travels through shared memory there and could not be rebuilt."""
+
+    def __init__(self, *args: Any, seed: int = 0, **kwargs: Any):
+        super().__init__(*args, generator=torch.Generator().manual_seed(seed), **kwargs)
+        self.loader_seed = seed
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "generator": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, generator=torch.Generator().manual_seed(state["loader_seed"]))
 
 
-class ResumableDataLoader(DataLoader):
+class ResumableDataLoader(SeededDataLoader):
     """A training ``DataLoader`` that Lightning checkpoints mid-epoch.
 
     Lightning saves ``state_dict()`` of the loaders that have one and hands it back on resume.

@@ -31,7 +31,6 @@ from pig_lightning.data.datasets import (
     EvalVideoTextDataset,
     ResumableDataLoader,
     TrainVideoTextDataset,
-    loader_generator,
 )
 from pig_lightning.data.sources.annotations import VideoRecord
 from pig_lightning.data.sources.formats import read_annotations
@@ -115,7 +114,7 @@ class VideoSource(ABC):
             collate_fn=data.collator(),
             persistent_workers=data.num_workers > 0,
             pin_memory=data.pin_memory(),
-            generator=loader_generator(data.seed),  # leaves the global RNG to the training step
+            seed=data.seed,  # its own generator: leaves the global RNG to the training step
         )
 
 
