@@ -42,7 +42,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The set is written once first (two fits must not both write it); then the baseline trains in the
-# background (its log: runs/demo_<baseline>.log) while PIG trains here, one thread each.
+# background (its log: runs/demo_<baseline>.log) while PIG trains here, one thread each. A background job
+# of a non-interactive shell ignores Ctrl-C, so the trap stops it with the foreground run.
 demo: setup
 	$(BIN)/python -c "import logging; logging.basicConfig(level=logging.INFO, format='%(message)s'); \
 		from pig_lightning.data import SceneVideos; SceneVideos('$(DEMO_ROOT)', '$(DEMO_SETTING)').prepare()"
@@ -50,6 +51,7 @@ demo: setup
 	@echo "PIG trains here, $(DEMO_BASELINE) at the same time in the background: tail -f runs/demo_$(DEMO_BASELINE).log"
 	@OMP_NUM_THREADS=1 $(BIN)/pig-lightning fit --config conf/quality/$(DEMO_BASELINE).yaml $(DEMO_ARGS) \
 		--trainer.logger.init_args.name demo_$(DEMO_BASELINE) > runs/demo_$(DEMO_BASELINE).log 2>&1 & baseline=$$!; \
+	trap 'kill $$baseline 2>/dev/null' INT TERM; \
 	OMP_NUM_THREADS=1 $(BIN)/pig-lightning fit --config conf/quality/pig.yaml $(DEMO_ARGS) \
 		--trainer.logger.init_args.name demo_pig; pig=$$?; \
 	wait $$baseline; status=$$?; \
