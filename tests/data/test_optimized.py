@@ -93,6 +93,19 @@ def test_training_items_sample_from_seed_epoch_and_video(optimized):
     assert item["video_index"] == 5
 
 
+def test_the_training_stream_leaves_the_global_rng_to_the_training_step(optimized, synthetic_root):
+    """litdata's loader drew its workers' seed from the global RNG at every epoch, which moved the
+    dropout draws of training with the number of workers (see tests/training/test_loader_rng.py)."""
+    dm = VideoTextDataModule(OptimizedDatasets(train_dir=str(optimized["train"])), tokenizer=f"{synthetic_root}/tokenizer",
+                             num_frames=4, image_size=32, batch_size=4, num_workers=0, seed=5)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    state = torch.get_rng_state()
+    batches = [sum(1 for _ in loader) for _ in range(2)]
+    assert batches == [6, 6] and loader.generator.initial_seed() == 5
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_a_run_with_other_frame_settings_is_refused_naming_both(optimized):
     def setup(**settings):
         VideoTextDataModule(OptimizedDatasets(train_dir=str(optimized["train"])), tokenizer="unused",

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from pig_lightning.data.sources.annotations import read_jsonl
-from pig_lightning.data.datasets import EvalVideoTextDataset
+from pig_lightning.data.datasets import EvalVideoTextDataset, SeededDataLoader
 from pig_lightning.data.source import VideoSource
 from pig_lightning.data.optimized.optimized_format import (
     MANIFEST,
@@ -194,8 +194,9 @@ def _train_loader_class():
     """A subclass of litdata's ``StreamingDataLoader`` (defined on first use: litdata is optional)."""
     global _LOADER_CLASS
     if _LOADER_CLASS is None:
-        class StreamingTrainLoader(litdata_module().StreamingDataLoader):
-            """litdata's loader, whose epochs end after the same number of batches on every process.
+        class StreamingTrainLoader(litdata_module().StreamingDataLoader, SeededDataLoader):
+            """litdata's loader, whose epochs end after the same number of batches on every process, with
+            a random generator of its own (``seed=``; :class:`~pig_lightning.data.datasets.SeededDataLoader`).
 
             Each process stops at the smallest count of :func:`batches_per_process` (the extra
             batches of the others are left out of the epoch). A resumed epoch counts the batches
@@ -319,4 +320,4 @@ class OptimizedDatasets(VideoSource):
                               self.max_cache_size)
         return _train_loader_class()(
             stream, batch_size=data.batch_size, num_workers=data.num_workers, collate_fn=data.collator(),
-            drop_last=True, pin_memory=data.pin_memory(), persistent_workers=data.num_workers > 0)
+            drop_last=True, pin_memory=data.pin_memory(), persistent_workers=data.num_workers > 0, seed=data.seed)
