@@ -1,11 +1,13 @@
 """The in-memory frame cache: the same frames and batches as decoding every time, within its budget."""
 
 import logging
+from fractions import Fraction
 import pickle
 import shutil
 
 import numpy as np
 import pytest
+import av
 import torch
 
 from pig_lightning.data import AnnotationFiles, SceneVideos, VideoDecodeError
@@ -13,7 +15,7 @@ from pig_lightning.data.video.frame_cache import FrameCache
 from pig_lightning.data.video.readers import ClipReader
 from pig_lightning.data.video.sampling import make_sampler
 
-from tests.data.video_factory import frame_numbers, indexed_frames, write_video
+from tests.data.video_factory import frame_numbers, indexed_frames, write_frame_folder, write_video
 from tests.helpers import make_dm
 
 
@@ -44,6 +46,49 @@ def test_cached_reads_equal_direct_reads_and_do_not_touch_the_file(counted_video
     assert frame_numbers(again[0][0]) == [offset + i for i in expected[0][1].tolist()]
     with pytest.raises(VideoDecodeError, match="file not found"):
         ClipReader(32).read(counted_video, samplers(0)[0])
+
+
+def write_gappy_video(path, pts):
+    """An mp4 at 10 fps whose frames are shown at ``pts`` tenths of a second (gaps: variable rate)."""
+    frames = indexed_frames(len(pts))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.options = {"qp": "0", "preset": "ultrafast", "threads": "1"}
+        for k, array in zip(pts, frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = k, Fraction(1, 10)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_files_with_irregular_timing_are_read_directly(tmp_path):
+    """With gaps the reader picks frames by time, and which frame depends on the sample: not cached."""
+    gappy = write_gappy_video(tmp_path / "gappy.mp4", [0, 1, 2, 3, 7, 8, 9, 10, 11, 15, 16, 17, 18, 19, 20, 21])
+    direct, cached = ClipReader(32), FrameCache(ClipReader(32), max_mib=16)
+    for seed in range(5):
+        for (frames, indices), (got, got_indices) in zip((direct.read(gappy, s) for s in samplers(seed)),
+                                                          (cached.read(gappy, s) for s in samplers(seed))):
+            np.testing.assert_array_equal(got_indices, indices)
+            np.testing.assert_array_equal(got, frames)
+    assert cached.cached_clips == 0
+
+
+def test_a_clip_with_a_broken_frame_no_sample_touches_reads_as_without_a_cache(tmp_path):
+    folder = write_frame_folder(tmp_path / "frames", indexed_frames(30))
+    (folder / "000002.jpg").write_bytes(b"not a jpeg")
+    uniform = make_sampler("uniform", 4)  # frames 0, 9, 19, 29: never the broken second one
+    cached = FrameCache(ClipReader(32), max_mib=16)
+    expected, indices = ClipReader(32).read(folder, uniform)
+    for _ in range(2):
+        frames, got_indices = cached.read(folder, uniform)
+        np.testing.assert_array_equal(got_indices, indices)
+        np.testing.assert_array_equal(frames, expected)
+    assert cached.cached_clips == 0
+    with pytest.raises(VideoDecodeError, match="000002.jpg|frames"):
+        cached.read(folder, lambda n: np.arange(n))
 
 
 def test_returned_frames_are_copies(counted_video):

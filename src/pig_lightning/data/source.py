@@ -143,9 +143,10 @@ class AnnotationFiles(VideoSource):
             keyframes the container indexes, and, for files without a keyframe index, seeks to
             every sampled frame of clips longer than this many seconds (see ``decoding.py``).
         frame_folder_fps: extraction rate of JPEG frame folders, needed for clips with start/end.
-        cache_frames_mib: keep every decoded clip in memory, up to this many MiB in each loading
-            process (a worker or the main process), so that a small set of short videos is decoded
-            once instead of at every epoch; same batches and results as without it. ``0``: off (see
+        cache_frames_mib: keep every decoded clip in memory, up to this many MiB per split in each
+            loading process (a worker or the main process), so that a small set of short videos is
+            decoded once instead of at every epoch; same batches and results as without it (files with
+            irregular timestamps are read directly). ``0``: off (see
             :mod:`~pig_lightning.data.video.frame_cache`).
     """
 
