@@ -46,11 +46,24 @@ def test_a_loader_sent_to_another_process_carries_its_seed_not_its_generator():
     # ddp_spawn pickles the trainer with its loaders; a torch.Generator pickled by torch's
     # multiprocessing reductions could not be rebuilt there ("unable to resize file")
     loader = SeededDataLoader(list(range(6)), batch_size=2, seed=7)
-    first = next(iter(loader))  # draws from the loader's generator, not the global RNG
     copy = pickle.loads(pickle.dumps(loader))
     assert loader.__getstate__()["generator"] is None
     assert copy.generator.initial_seed() == loader.generator.initial_seed() == 7
-    assert torch.equal(next(iter(copy)), first)
+    # the workers' base seed of a first epoch comes from the loader's seed, in the copy as in the original
+    assert iter(copy)._base_seed == iter(loader)._base_seed != iter(SeededDataLoader([0], seed=8))._base_seed
     state = torch.get_rng_state()
     list(SeededDataLoader(list(range(6)), batch_size=2, seed=7))
     assert torch.equal(torch.get_rng_state(), state)  # the global RNG is untouched
+
+
+def test_lightning_can_rebuild_the_loader_with_a_distributed_sampler():
+    # trainer.validate(dataloaders=...) under DDP, or predict on any number of devices, rebuilds a
+    # loader made outside the data module's hooks from its attributes (generator and seed included)
+    from lightning.pytorch.utilities.data import _update_dataloader
+    from torch.utils.data import DistributedSampler
+
+    data = list(range(6))
+    rebuilt = _update_dataloader(SeededDataLoader(data, batch_size=2, seed=7),
+                                 DistributedSampler(data, num_replicas=2, rank=1, shuffle=False))
+    assert isinstance(rebuilt, SeededDataLoader) and rebuilt.generator.initial_seed() == 7
+    assert [b.tolist() for b in rebuilt] == [[1, 3], [5]]

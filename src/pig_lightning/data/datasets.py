@@ -186,15 +186,17 @@ class SeededDataLoader(DataLoader):
     (``ddp_spawn`` sends the trainer to its processes) it carries the seed, not the generator: a
     ``torch.Generator`` travels through shared memory there and could not be rebuilt."""
 
-    def __init__(self, *args: Any, seed: int = 0, **kwargs: Any):
+    def __init__(self, *args: Any, seed: int = 0, generator: torch.Generator | None = None, **kwargs: Any):
+        # ``generator`` is accepted and replaced: Lightning rebuilds a loader (e.g. to give it a
+        # distributed sampler) from its attributes, the generator among them, and its seed
         super().__init__(*args, generator=torch.Generator().manual_seed(seed), **kwargs)
-        self.loader_seed = seed
+        self.seed = seed
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "generator": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, generator=torch.Generator().manual_seed(state["loader_seed"]))
+        self.__dict__.update(state, generator=torch.Generator().manual_seed(state["seed"]))
 
 
 class ResumableDataLoader(SeededDataLoader):
