@@ -51,7 +51,7 @@ demo: setup
 	@echo "PIG trains here, $(DEMO_BASELINE) at the same time in the background: tail -f runs/demo_$(DEMO_BASELINE).log"
 	@OMP_NUM_THREADS=1 $(BIN)/pig-lightning fit --config conf/quality/$(DEMO_BASELINE).yaml $(DEMO_ARGS) \
 		--trainer.logger.init_args.name demo_$(DEMO_BASELINE) > runs/demo_$(DEMO_BASELINE).log 2>&1 & baseline=$$!; \
-	trap 'kill $$baseline 2>/dev/null' INT TERM; \
+	trap 'kill $$baseline 2>/dev/null; exit 130' INT TERM; \
 	OMP_NUM_THREADS=1 $(BIN)/pig-lightning fit --config conf/quality/pig.yaml $(DEMO_ARGS) \
 		--trainer.logger.init_args.name demo_pig; pig=$$?; \
 	wait $$baseline; status=$$?; \

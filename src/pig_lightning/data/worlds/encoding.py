@@ -19,7 +19,7 @@ size: about 3x a crf-18 file (147 kB for a 40-frame 64-px scene clip). Lossless 
 High 4:4:4 Predictive profile, which PyAV/FFmpeg decode but web browsers do not play. The preset
 is ``ultrafast``: its CAVLC entropy coding decodes 2.3x faster than ``veryfast``'s CABAC (8.8
 against 20.3 ms for that clip; decoding is what a training epoch on these sets waits for) and
-encodes ~12 % faster, for files ~10 % larger; the decoded planes are the same (lossless either way),
+encodes ~12 % faster, for files 11-13 % larger; the decoded planes are the same (lossless either way),
 so sets written with the earlier preset stay valid.
 """
 
