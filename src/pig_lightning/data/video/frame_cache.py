@@ -1,10 +1,10 @@
 """Decoded clips kept in memory, so that a small set of short videos is decoded once per process.
 
 On small sets of short clips (the synthetic sets: 40 frames of 64 x 64 each) decoding, not the
-model, is most of a CPU training step: one 1,200-video epoch of the quality benchmark spent
-~14 s of its ~27 s waiting for the loader. :class:`FrameCache` wraps a reader: the first read of a
-clip decodes *all* its frames at the output size and keeps them while they fit in the budget;
-every later read of that clip samples from memory. The sampler sees the same frame count and the
+model, is most of a CPU training step: one 1,200-video epoch of the quality benchmark spent ~14 s
+of its ~25 s waiting for the loader (profiler, 2 threads). :class:`FrameCache` wraps a reader: the
+first read of a clip decodes *all* its frames at the output size and keeps them while they fit in
+the budget; every later read of that clip samples from memory. The sampler sees the same frame count and the
 frames are those the wrapped reader converts, so a run gives the same batches, and the same
 results, with the cache as without it (tested).
 
@@ -92,18 +92,19 @@ class FrameCache:
         """``(frames uint8 [T, H, W, 3], clip frame indices int64 [T])``, as the wrapped reader returns them."""
         key = (str(path), start, end)
         clip = self._clips.get(key)
+        if clip is None and key not in self._direct:
+            clip = self._decode_whole(key, path, start, end)
         if clip is None:
-            clip = None if key in self._direct else self._decode_whole(key, path, start, end)
-            if clip is None:
-                return self.reader.read(path, sampler, start, end)
+            return self.reader.read(path, sampler, start, end)
         indices = sample_indices(sampler, len(clip), path)
         if indices.size and (indices.min() < 0 or indices.max() >= len(clip)):
             raise SamplingError(f"frame sampling for {path} asked for frames {indices.tolist()} of {len(clip)}")
         return clip[indices], indices
 
     def _decode_whole(self, key, path: str | Path, start: float | None, end: float | None) -> np.ndarray | None:
-        """Every frame of the clip, kept; ``None`` (and the clip read directly from now on) when
-        its timing is irregular, it does not decode in full or it does not fit."""
+        """Every frame of the clip, kept when it fits (otherwise used for this read only); ``None``
+        when its timing is irregular or it does not decode in full. A clip not kept is read directly
+        from then on."""
         if not regular_timing(path):
             self._direct.add(key)
             return None
@@ -119,7 +120,7 @@ class FrameCache:
                 log.info("frame cache full in process %d: %d clips (%.0f MiB) kept; %s and any later clip that does "
                          "not fit are decoded at every read (data.source.cache_frames_mib=%g)", os.getpid(),
                          len(self._clips), self.cached_mib, path, self.max_bytes / MIB)
-            return None
+            return clip  # decoded already: this read samples from it
         self._clips[key] = clip
         self._bytes += clip.nbytes
         return clip
